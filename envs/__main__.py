@@ -1,0 +1,49 @@
+"""`python -m envs list [--json]`: the task table with specs and backends."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from envs.registry import TASKS, task_names
+
+
+def _action_text(action: dict) -> str:
+    if action["kind"] == "discrete":
+        return f"discrete({action['num_actions']})"
+    return f"box{tuple(action['shape'])}[{action['low']:g},{action['high']:g}]"
+
+
+def list_tasks(as_json: bool) -> str:
+    rows = []
+    for name in task_names():
+        entry = TASKS[name]
+        rows.append({"task": name, **entry.spec.describe(), "backends": list(entry.backends)})
+    if as_json:
+        return json.dumps(rows, indent=2)
+    header = f"{'task':34} {'obs':16} {'action':20} {'ep.len':>6} {'repeat':>6}  backends"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        obs = f"{tuple(r['obs_shape'])} {r['obs_dtype']}"
+        lines.append(
+            f"{r['task']:34} {obs:16} {_action_text(r['action']):20} {r['episode_length']:>6} {r['action_repeat']:>6}  "
+            + ",".join(r["backends"])
+        )
+    lines.append(f"{len(rows)} tasks. Episode length counts agent steps (after action repeat).")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m envs", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    lister = sub.add_parser("list", help="print the registered tasks")
+    lister.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        print(list_tasks(args.json))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""`envs.make`: task name -> a ready environment with the paper's standard settings."""
+
+from __future__ import annotations
+
+from envs import wrappers
+from envs.core import JaxEnv
+from envs.host import BatchedHostEnv
+from envs.registry import BACKENDS, TaskEntry, get_task
+
+
+def resolve_backend(entry: TaskEntry, backend: str) -> str:
+    if backend == "auto":
+        return "jax" if "jax" in entry.factories else "host"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of 'auto', {', '.join(map(repr, BACKENDS))}")
+    if backend not in entry.factories:
+        alternatives = [f"{entry.name} with backend={b!r}" for b in entry.backends]
+        if entry.obs_kind == "vision" and backend == "jax":
+            twin = entry.name.replace("-vision", "-proprio")
+            alternatives.append(f"{twin} with backend='jax'")
+        raise ValueError(
+            f"task {entry.name!r} has no {backend!r} backend "
+            f"(available: {', '.join(entry.backends)}). Alternatives: {'; '.join(alternatives)}"
+        )
+    return backend
+
+
+def make(
+    name: str,
+    backend: str = "auto",
+    num_envs: int | None = None,
+    *,
+    sticky_prob: float | None = None,
+    auto_reset: bool = True,
+):
+    """Build task `name` on `backend` ("auto" picks the JAX-native one where it exists).
+
+    JAX backend: returns a `JaxEnv`; a single env unless `num_envs` is given, in
+    which case `reset(key)` and `step` work on a leading batch axis.
+    Host backend: returns a `BatchedHostEnv` with `num_envs` (default 1) copies.
+    `sticky_prob` overrides MinAtar's sticky-action probability (0 disables).
+    """
+    entry = get_task(name)
+    backend = resolve_backend(entry, backend)
+    settings = entry.settings
+    if sticky_prob is not None and entry.suite != "minatar":
+        raise ValueError(f"sticky_prob only applies to MinAtar tasks, not {name!r}")
+    sticky = settings.sticky_prob if sticky_prob is None else sticky_prob
+    options = {"sticky_prob": sticky} if entry.suite == "minatar" else {}
+
+    if backend == "host":
+        make_single, raw_spec = entry.factory("host")(entry, **options)
+        env = BatchedHostEnv(make_single, raw_spec, num_envs or 1, settings.action_repeat, settings.episode_length)
+        _check_spec(entry, env.spec)
+        return env
+
+    env: JaxEnv = entry.factory("jax")(entry)
+    if sticky > 0:
+        env = wrappers.sticky_actions(env, sticky)
+    env = wrappers.action_repeat(env, settings.action_repeat)
+    env = wrappers.time_limit(env, settings.episode_length)
+    if auto_reset:
+        env = wrappers.auto_reset(env)
+    _check_spec(entry, env.spec)
+    return wrappers.batched(env, num_envs) if num_envs is not None else env
+
+
+def _check_spec(entry: TaskEntry, spec) -> None:
+    expected, got = entry.spec.describe(), spec.describe()
+    if expected != got:
+        raise RuntimeError(f"backend for {entry.name} produced spec {got}, registry says {expected}")

@@ -1,0 +1,144 @@
+"""The paper's 31 tasks, their settings, and which backends can run them.
+
+Specs here are static (so `python -m envs list` is instant); the conformance
+test checks that every backend produces exactly the registered spec.
+
+Continuous action spaces are always exposed as [-1, 1]; backends rescale to the
+simulator's actuator ranges (as DreamerV3 does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Callable
+
+from envs.spec import ActionSpec, EnvSpec
+
+BACKENDS = ("jax", "host")
+
+
+@dataclasses.dataclass(frozen=True)
+class SuiteSettings:
+    action_repeat: int
+    episode_length: int  # agent steps, after action repeat
+    image_size: int  # side of square image observations
+    sticky_prob: float = 0.0  # default sticky-action probability (MinAtar only)
+
+
+# The paper's Table S1. DMC: 1000 control steps per episode at action repeat 2.
+# Metaworld v3: 500 frames per episode at action repeat 2. MinAtar: truncate at 2500.
+SUITES = {
+    "dmc": SuiteSettings(action_repeat=2, episode_length=500, image_size=64),
+    "metaworld": SuiteSettings(action_repeat=2, episode_length=250, image_size=64),
+    "minatar": SuiteSettings(action_repeat=1, episode_length=2500, image_size=32, sticky_prob=0.1),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskEntry:
+    name: str  # e.g. "dmc/cheetah_run-proprio"
+    suite: str
+    task: str  # suite-local task name, e.g. "cheetah_run"
+    obs_kind: str  # "proprio" or "vision"
+    spec: EnvSpec  # final spec after the standard wrappers
+    factories: dict[str, str]  # backend -> "module:function"
+
+    @property
+    def settings(self) -> SuiteSettings:
+        return SUITES[self.suite]
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        return tuple(b for b in BACKENDS if b in self.factories)
+
+    def factory(self, backend: str) -> Callable:
+        module, function = self.factories[backend].split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+def _continuous(dim: int) -> ActionSpec:
+    return ActionSpec(kind="continuous", shape=(dim,), low=-1.0, high=1.0)
+
+
+def _discrete(n: int) -> ActionSpec:
+    return ActionSpec(kind="discrete", num_actions=n)
+
+
+# task -> (proprio obs size, action dim, JAX-native factory)
+_DMC = {
+    "cheetah_run": (17, 6, "envs.dmc_playground:make_raw"),
+    "walker_walk": (24, 6, "envs.dmc_playground:make_raw"),
+    "hopper_hop": (15, 4, "envs.dmc_playground:make_raw"),
+    "finger_turn_hard": (12, 2, "envs.dmc_playground:make_raw"),
+    "reacher_hard": (6, 2, "envs.dmc_playground:make_raw"),
+    "cup_catch": (8, 2, "envs.dmc_playground:make_raw"),
+    "humanoid_walk": (67, 21, "envs.dmc_playground:make_raw"),
+    "quadruped_run": (78, 12, "envs.mjx_ports.quadruped:make_raw"),
+    "point_mass_maze": (4, 2, "envs.mjx_ports.point_mass_maze:make_raw"),
+}
+_DMC_HOST = "envs.dmc_host:make_single_factory"
+
+_METAWORLD = ("assembly", "basketball", "button-press", "lever-pull", "peg-insert-side", "pick-place", "soccer", "window-open")
+_METAWORLD_OBS = 39
+_METAWORLD_HOST = "envs.metaworld_host:make_single_factory"
+
+# game -> (channels, minimal action set size)
+_MINATAR = {
+    "asterix": (4, 5),
+    "breakout": (4, 3),
+    "freeway": (7, 3),
+    "seaquest": (10, 6),
+    "space_invaders": (6, 4),
+}
+_MINATAR_JAX = "envs.minatar_jax:make_raw"
+_MINATAR_HOST = "envs.minatar_host:make_single_factory"
+
+
+def _spec(name: str, suite: str, obs_shape, obs_dtype, action: ActionSpec) -> EnvSpec:
+    settings = SUITES[suite]
+    return EnvSpec(
+        name=name,
+        obs_shape=obs_shape,
+        obs_dtype=obs_dtype,
+        action=action,
+        episode_length=settings.episode_length,
+        action_repeat=settings.action_repeat,
+    )
+
+
+def _build() -> dict[str, TaskEntry]:
+    entries: list[TaskEntry] = []
+    for task, (obs_dim, act_dim, jax_factory) in _DMC.items():
+        size = SUITES["dmc"].image_size
+        for kind, shape, dtype in (("proprio", (obs_dim,), "float32"), ("vision", (size, size, 3), "uint8")):
+            name = f"dmc/{task}-{kind}"
+            factories = {"host": _DMC_HOST}
+            if kind == "proprio":
+                factories["jax"] = jax_factory
+            entries.append(TaskEntry(name, "dmc", task, kind, _spec(name, "dmc", shape, dtype, _continuous(act_dim)), factories))
+    for task in _METAWORLD:
+        name = f"metaworld/{task}"
+        spec = _spec(name, "metaworld", (_METAWORLD_OBS,), "float32", _continuous(4))
+        entries.append(TaskEntry(name, "metaworld", task, "proprio", spec, {"host": _METAWORLD_HOST}))
+    for game, (channels, num_actions) in _MINATAR.items():
+        name = f"minatar/{game}"
+        size = SUITES["minatar"].image_size
+        spec = _spec(name, "minatar", (size, size, channels), "uint8", _discrete(num_actions))
+        entries.append(TaskEntry(name, "minatar", game, "vision", spec, {"jax": _MINATAR_JAX, "host": _MINATAR_HOST}))
+    return {e.name: e for e in entries}
+
+
+TASKS: dict[str, TaskEntry] = _build()
+
+
+def task_names() -> list[str]:
+    return sorted(TASKS)
+
+
+def get_task(name: str) -> TaskEntry:
+    if name in TASKS:
+        return TASKS[name]
+    close = [n for n in TASKS if name.split("/")[-1].split("-")[0] in n]
+    hint = f" Did you mean one of {close}?" if close else ""
+    raise KeyError(f"unknown task {name!r}.{hint} Known tasks: {', '.join(task_names())}")
