@@ -31,6 +31,7 @@ def make(
     num_envs: int | None = None,
     *,
     sticky_prob: float | None = None,
+    episode_length: int | None = None,
     auto_reset: bool = True,
 ):
     """Build task `name` on `backend` ("auto" picks the JAX-native one where it exists).
@@ -39,6 +40,7 @@ def make(
     which case `reset(key)` and `step` work on a leading batch axis.
     Host backend: returns a `BatchedHostEnv` with `num_envs` (default 1) copies.
     `sticky_prob` overrides MinAtar's sticky-action probability (0 disables).
+    `episode_length` overrides the suite's time limit (agent steps), e.g. for smoke runs.
     """
     entry = get_task(name)
     backend = resolve_backend(entry, backend)
@@ -46,26 +48,27 @@ def make(
     if sticky_prob is not None and entry.suite != "minatar":
         raise ValueError(f"sticky_prob only applies to MinAtar tasks, not {name!r}")
     sticky = settings.sticky_prob if sticky_prob is None else sticky_prob
+    limit = settings.episode_length if episode_length is None else episode_length
+    expected = entry.spec.replace(episode_length=limit)
     options = {"sticky_prob": sticky} if entry.suite == "minatar" else {}
 
     if backend == "host":
         make_single, raw_spec = entry.factory("host")(entry, **options)
-        env = BatchedHostEnv(make_single, raw_spec, num_envs or 1, settings.action_repeat, settings.episode_length)
-        _check_spec(entry, env.spec)
+        env = BatchedHostEnv(make_single, raw_spec, num_envs or 1, settings.action_repeat, limit)
+        _check_spec(entry.name, expected, env.spec)
         return env
 
     env: JaxEnv = entry.factory("jax")(entry)
     if sticky > 0:
         env = wrappers.sticky_actions(env, sticky)
     env = wrappers.action_repeat(env, settings.action_repeat)
-    env = wrappers.time_limit(env, settings.episode_length)
+    env = wrappers.time_limit(env, limit)
     if auto_reset:
         env = wrappers.auto_reset(env)
-    _check_spec(entry, env.spec)
+    _check_spec(entry.name, expected, env.spec)
     return wrappers.batched(env, num_envs) if num_envs is not None else env
 
 
-def _check_spec(entry: TaskEntry, spec) -> None:
-    expected, got = entry.spec.describe(), spec.describe()
-    if expected != got:
-        raise RuntimeError(f"backend for {entry.name} produced spec {got}, registry says {expected}")
+def _check_spec(name: str, expected, spec) -> None:
+    if expected.describe() != spec.describe():
+        raise RuntimeError(f"backend for {name} produced spec {spec.describe()}, registry says {expected.describe()}")

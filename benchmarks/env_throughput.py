@@ -1,0 +1,125 @@
+"""Env steps per second for each backend at several batch sizes.
+
+    python -m benchmarks.env_throughput            # full: JAX batches 1..4096, host 1..16
+    python -m benchmarks.env_throughput --quick    # < 2 minutes on a 2-core CPU
+
+Steps are agent steps (after action repeat); `frames_per_s` multiplies by the
+action repeat. JAX numbers time a jitted `lax.scan` of random-action steps over a
+batched env (compile excluded, reported separately); host numbers time
+`BatchedHostEnv.step` in Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+import envs  # noqa: E402
+from benchmarks.common import median, save_result, time_repeats  # noqa: E402
+from envs.random_policy import random_actions, random_actions_np  # noqa: E402
+
+FULL = {
+    "jax_tasks": ["minatar/breakout", "dmc/cheetah_run-proprio", "dmc/quadruped_run-proprio", "dmc/point_mass_maze-proprio"],
+    "jax_batches": [1, 16, 256, 4096],
+    "host_tasks": ["minatar/breakout", "dmc/cheetah_run-proprio", "dmc/cheetah_run-vision", "metaworld/pick-place"],
+    "host_batches": [1, 4, 16],
+    "scan_steps": 100,
+    "host_steps": 100,
+    "repeats": 3,
+}
+QUICK = {
+    "jax_tasks": ["minatar/breakout", "dmc/point_mass_maze-proprio"],
+    "jax_batches": [1, 64],
+    "host_tasks": ["minatar/breakout", "dmc/cheetah_run-proprio", "dmc/cheetah_run-vision"],
+    "host_batches": [1, 4],
+    "scan_steps": 20,
+    "host_steps": 20,
+    "repeats": 2,
+}
+
+
+def bench_jax(task: str, batch: int, steps: int, repeats: int) -> dict:
+    env = envs.make(task, backend="jax", num_envs=batch)
+
+    @jax.jit
+    def run(state, key):
+        def body(carry, k):
+            return env.step(carry, random_actions(k, env.spec.action, (batch,))), None
+
+        state, _ = jax.lax.scan(body, state, jax.random.split(key, steps))
+        return state
+
+    state = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    start = time.perf_counter()
+    state = jax.block_until_ready(run(state, jax.random.PRNGKey(1)))
+    compile_s = time.perf_counter() - start
+    keys = iter(jax.random.split(jax.random.PRNGKey(2), repeats))
+
+    def once():
+        nonlocal state
+        state = jax.block_until_ready(run(state, next(keys)))
+
+    times = time_repeats(once, repeats)
+    steps_per_s = batch * steps / median(times)
+    return {
+        "task": task, "backend": "jax", "batch": batch, "steps_per_call": steps,
+        "compile_and_first_call_s": compile_s, "times_s": times,
+        "steps_per_s": steps_per_s, "frames_per_s": steps_per_s * env.spec.action_repeat,
+    }
+
+
+def bench_host(task: str, batch: int, steps: int, repeats: int) -> dict:
+    env = envs.make(task, backend="host", num_envs=batch)
+    rng = np.random.default_rng(0)
+    env.reset(0)
+
+    def once():
+        for _ in range(steps):
+            env.step(random_actions_np(rng, env.spec.action, batch))
+
+    try:
+        times = time_repeats(once, repeats)
+    finally:
+        env.close()
+    steps_per_s = batch * steps / median(times)
+    return {
+        "task": task, "backend": "host", "batch": batch, "steps_per_call": steps, "times_s": times,
+        "steps_per_s": steps_per_s, "frames_per_s": steps_per_s * env.spec.action_repeat,
+    }
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'task':30} {'backend':7} {'batch':>6} {'steps/s':>12} {'frames/s':>12}")
+    for r in rows:
+        print(f"{r['task']:30} {r['backend']:7} {r['batch']:>6} {r['steps_per_s']:>12,.0f} {r['frames_per_s']:>12,.0f}")
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small settings that finish in under 2 minutes on CPU")
+    parser.add_argument("--out-dir", default=None, help="where to write the JSON result (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    rows = []
+    for task in settings["jax_tasks"]:
+        for batch in settings["jax_batches"]:
+            rows.append(bench_jax(task, batch, settings["scan_steps"], settings["repeats"]))
+            print(f"  jax  {task} x{batch}: {rows[-1]['steps_per_s']:,.0f} steps/s", flush=True)
+    for task in settings["host_tasks"]:
+        for batch in settings["host_batches"]:
+            rows.append(bench_host(task, batch, settings["host_steps"], settings["repeats"]))
+            print(f"  host {task} x{batch}: {rows[-1]['steps_per_s']:,.0f} steps/s", flush=True)
+    print_table(rows)
+    path = save_result("env_throughput", {"settings": settings, "results": rows}, args.out_dir, quick=args.quick)
+    print(f"saved {path}")
+    return {"path": str(path), "results": rows}
+
+
+if __name__ == "__main__":
+    main()
