@@ -45,6 +45,7 @@ class HostStep:
 class BatchedHostEnv:
     """`num_envs` SingleEnvs stepped together, with action repeat, time limit and auto-reset.
 
+    Per-step `info` values are the maximum over the repeated frames (e.g. Metaworld success).
     `raw_spec` describes one raw frame (action_repeat of the raw env, usually 1);
     the batched env's `spec` has `action_repeat * raw_spec.action_repeat` and
     `episode_length` in agent steps.
@@ -104,8 +105,10 @@ class BatchedHostEnv:
     def _step_one(self, i: int, env: SingleEnv, action) -> tuple:
         total, terminated, info = 0.0, False, {}
         for _ in range(self._repeat):
-            obs, reward, terminated, info = env.step(action)
+            obs, reward, terminated, frame_info = env.step(action)
             total += float(reward)
+            # Info values are the max over the repeated frames: a success on any frame counts.
+            info = {k: max(v, info.get(k, v)) for k, v in frame_info.items()}
             if terminated:
                 break
         self._counts[i] += 1

@@ -81,9 +81,10 @@ def test_task_conforms(name, backend):
         jax.tree_util.tree_map(np.testing.assert_array_equal, (first, traj), again)
         # Different keys (across the batch and across calls) give different initial states.
         leaves = lambda tree: np.concatenate([np.ravel(x).astype(np.float64) for x in jax.tree_util.tree_leaves(tree)])  # noqa: E731
-        assert not np.array_equal(leaves(jax.tree_util.tree_map(lambda x: x[0], first.backend)),
-                                  leaves(jax.tree_util.tree_map(lambda x: x[1], first.backend)))
-        assert not np.array_equal(leaves(first.backend), leaves(other.backend))
+        if entry.suite != "minatar":  # asterix, seaquest, space_invaders always start alike
+            assert not np.array_equal(leaves(jax.tree_util.tree_map(lambda x: x[0], first.backend)),
+                                      leaves(jax.tree_util.tree_map(lambda x: x[1], first.backend)))
+            assert not np.array_equal(leaves(first.backend), leaves(other.backend))
     else:
         env = envs.make(name, backend="host", num_envs=NUM_ENVS, episode_length=LIMIT)
         try:
