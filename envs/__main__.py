@@ -22,15 +22,17 @@ def list_tasks(as_json: bool) -> str:
         rows.append({"task": name, **entry.spec.describe(), "backends": list(entry.backends)})
     if as_json:
         return json.dumps(rows, indent=2)
-    header = f"{'task':34} {'obs':16} {'action':20} {'ep.len':>6} {'repeat':>6}  backends"
+    header = f"{'task':34} {'obs':18} {'action':20} {'ep.len':>6} {'repeat':>6}  backends"
     lines = [header, "-" * len(header)]
     for r in rows:
         obs = f"{tuple(r['obs_shape'])} {r['obs_dtype']}"
         lines.append(
-            f"{r['task']:34} {obs:16} {_action_text(r['action']):20} {r['episode_length']:>6} {r['action_repeat']:>6}  "
+            f"{r['task']:34} {obs:18} {_action_text(r['action']):20} {r['episode_length']:>6} {r['action_repeat']:>6}  "
             + ",".join(r["backends"])
         )
-    lines.append(f"{len(rows)} tasks. Episode length counts agent steps (after action repeat).")
+    paper = sum(not r["task"].startswith("debug/") for r in rows)
+    lines.append(f"{len(rows)} tasks ({paper} from the paper, debug/ ones for smoke runs). "
+                 "Episode length counts agent steps (after action repeat).")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""The paper's 31 tasks, their settings, and which backends can run them.
+"""The paper's 31 tasks (plus a `debug/` sanity task), their settings, and their backends.
 
 Specs here are static (so `python -m envs list` is instant); the conformance
 test checks that every backend produces exactly the registered spec.
@@ -32,7 +32,9 @@ SUITES = {
     "dmc": SuiteSettings(action_repeat=2, episode_length=500, image_size=64),
     "metaworld": SuiteSettings(action_repeat=2, episode_length=250, image_size=64),
     "minatar": SuiteSettings(action_repeat=1, episode_length=2500, image_size=32, sticky_prob=0.1),
+    "debug": SuiteSettings(action_repeat=1, episode_length=50, image_size=0),
 }
+PAPER_SUITES = ("dmc", "metaworld", "minatar")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +128,10 @@ def _build() -> dict[str, TaskEntry]:
         size = SUITES["minatar"].image_size
         spec = _spec(name, "minatar", (size, size, channels), "uint8", _discrete(num_actions))
         entries.append(TaskEntry(name, "minatar", game, "vision", spec, {"jax": _MINATAR_JAX, "host": _MINATAR_HOST}))
+    # Not a paper task: a seconds-to-learn sanity check for the engine (see envs/debug_reach.py).
+    name = "debug/point_reach"
+    spec = _spec(name, "debug", (2,), "float32", _continuous(2))
+    entries.append(TaskEntry(name, "debug", "point_reach", "proprio", spec, {"jax": "envs.debug_reach:make_raw"}))
     return {e.name: e for e in entries}
 
 
@@ -134,6 +140,11 @@ TASKS: dict[str, TaskEntry] = _build()
 
 def task_names() -> list[str]:
     return sorted(TASKS)
+
+
+def paper_task_names() -> list[str]:
+    """The paper's 31 tasks (the registry also holds `debug/` tasks for smoke runs)."""
+    return sorted(name for name, entry in TASKS.items() if entry.suite in PAPER_SUITES)
 
 
 def get_task(name: str) -> TaskEntry:

@@ -1,0 +1,52 @@
+"""Periodic, atomic checkpoints of the whole run state with orbax.
+
+orbax writes each step into a temporary directory and renames it when complete,
+so a run killed mid-save leaves the previous checkpoint intact. We keep the two
+most recent. A checkpoint holds the run-state pytree and a JSON sidecar (the
+config and the host-side progress needed to continue, e.g. which phase is running).
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+class CheckpointStore:
+    def __init__(self, run_dir: pathlib.Path, max_to_keep: int = 2):
+        self.directory = pathlib.Path(run_dir).resolve() / "checkpoints"
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def save(self, step: int, state, meta: dict) -> None:
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        self._manager.save(step, args=args, force=True)
+        self._manager.wait_until_finished()
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def read_meta(self, step: int) -> dict:
+        return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+    def restore(self, step: int, like):
+        """Restore the state saved at `step` into the structure (and shardings) of `like`."""
+        target = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore())
+        try:
+            restored = self._manager.restore(step, args=args)
+        except Exception as err:  # orbax raises a variety of types for corrupt/mismatched trees
+            raise CheckpointError(
+                f"checkpoint {self.directory / str(step)} cannot be restored into this run's state "
+                f"(corrupt, or saved with a different config): {type(err).__name__}: {err}"
+            ) from err
+        return restored["state"], restored["meta"]
+
+    def close(self) -> None:
+        self._manager.close()

@@ -1,0 +1,159 @@
+"""Typed, validated run configuration (the CLI's flags map one-to-one onto it).
+
+Step counting: `env_steps` counts agent steps summed over the parallel envs (the
+DreamerV3 v1 convention; see envs/spec.py). With `num_envs=4` one loop iteration
+is 4 env steps, and with `train_every=2` it performs 2 training updates, which
+with batch 16 x 64 gives the paper's train ratio of 512 replayed steps per env step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+AGENTS = ("active", "passive", "tandem")
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot work; the message names the offending field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    task: str = "minatar/breakout"
+    agents: tuple[str, ...] = AGENTS
+    num_seeds: int = 2
+    seed: int = 0
+    env_steps: int = 12_000
+    preset: str = "tiny"
+    backend: str = "auto"
+    num_envs: int = 4
+    train_every: int = 2  # one update per `train_every` env steps (the paper: every 2nd step)
+    batch_size: int = 16
+    seq_len: int = 64
+    replay_capacity: int = 0  # 0: env_steps + prefill (never overwrite: Passive/Tandem need it all)
+    prefill: int = 1024  # random-policy env steps before training starts
+    eval_interval: int = 2000  # env steps between evaluations (paper: 5000)
+    eval_episodes: int = 4
+    episode_length: int = 0  # 0: the suite's default; >0 shortens episodes (smoke runs)
+    checkpoint_every: int = 1  # in eval intervals; 0 disables checkpoints
+    active_run: str = ""  # an earlier Active run dir: buffers for Passive, batch-index log for Tandem
+    out_dir: str = "runs/default"
+    sticky_prob: float = -1.0  # <0: the suite default (MinAtar 0.1)
+    model_overrides: tuple[tuple[str, object], ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "agents", tuple(self.agents))
+        self.validate()
+
+    # -- validation at the edge ------------------------------------------------
+    def validate(self) -> None:
+        import envs  # lazy: keeps config importable without env backends
+
+        try:
+            entry = envs.get_task(self.task)
+        except KeyError as err:
+            raise ConfigError(str(err.args[0])) from None
+        if not self.agents:
+            raise ConfigError("agents is empty: choose any of " + ", ".join(AGENTS))
+        unknown = [a for a in self.agents if a not in AGENTS]
+        if unknown:
+            raise ConfigError(f"unknown agents {unknown}; choose from {', '.join(AGENTS)}")
+        if len(set(self.agents)) != len(self.agents):
+            raise ConfigError(f"agents listed twice: {list(self.agents)}")
+        for name in ("num_seeds", "env_steps", "num_envs", "train_every", "batch_size", "seq_len",
+                     "eval_interval", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("prefill", "replay_capacity", "episode_length", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.num_envs % self.train_every and self.train_every % self.num_envs:
+            raise ConfigError(
+                f"num_envs ({self.num_envs}) and train_every ({self.train_every}) must divide one another "
+                "so every loop iteration performs a fixed number of updates"
+            )
+        cycle = max(self.num_envs, self.train_every)
+        if self.eval_interval % cycle:
+            raise ConfigError(
+                f"eval_interval ({self.eval_interval}) must be a multiple of max(num_envs, train_every) ({cycle})"
+            )
+        if self.env_steps % self.eval_interval:
+            raise ConfigError(f"env_steps ({self.env_steps}) must be a multiple of eval_interval ({self.eval_interval})")
+        if self.prefill % self.num_envs:
+            raise ConfigError(f"prefill ({self.prefill}) must be a multiple of num_envs ({self.num_envs})")
+        if self.prefill // self.num_envs < self.seq_len:
+            raise ConfigError(
+                f"prefill ({self.prefill}) gives {self.prefill // self.num_envs} steps per env, fewer than "
+                f"seq_len ({self.seq_len}): the first update could not sample a full sequence"
+            )
+        if self.replay_capacity and self.replay_capacity < self.total_steps_stored:
+            raise ConfigError(
+                f"replay_capacity ({self.replay_capacity}) < env_steps + prefill ({self.total_steps_stored}): "
+                "the Passive and Tandem agents need the Active agent's complete buffer"
+            )
+        if self.backend not in ("auto", "jax", "host"):
+            raise ConfigError(f"backend must be auto, jax or host, got {self.backend!r}")
+        if self.backend != "auto" and self.backend not in entry.backends:
+            raise ConfigError(f"task {self.task} has no {self.backend!r} backend (available: {', '.join(entry.backends)})")
+        if "active" not in self.agents and not self.active_run:
+            raise ConfigError(
+                f"{' and '.join(self.agents)} without an Active agent need active_run: the directory of an "
+                "earlier Active run (its final buffers feed a Passive agent, its batch-index log a Tandem agent)"
+            )
+        if "active" in self.agents and self.active_run:
+            raise ConfigError("active_run is only for runs without an Active agent (the Active provides the data)")
+        if self.sticky_prob >= 0 and entry.suite != "minatar":
+            raise ConfigError("sticky_prob only applies to MinAtar tasks")
+
+    # -- derived quantities -------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        return self.replay_capacity or self.total_steps_stored
+
+    @property
+    def total_steps_stored(self) -> int:
+        return self.env_steps + self.prefill
+
+    @property
+    def iterations_per_chunk(self) -> int:
+        return self.eval_interval // self.num_envs
+
+    @property
+    def num_chunks(self) -> int:
+        return self.env_steps // self.eval_interval
+
+    @property
+    def updates_per_iteration(self) -> int:
+        """Updates per loop iteration when num_envs >= train_every, else 1 every few iterations."""
+        return max(1, self.num_envs // self.train_every)
+
+    @property
+    def iterations_per_update(self) -> int:
+        return max(1, self.train_every // self.num_envs)
+
+    @property
+    def updates_per_chunk(self) -> int:
+        return self.iterations_per_chunk * self.updates_per_iteration // self.iterations_per_update
+
+    @property
+    def run_dir(self) -> pathlib.Path:
+        return pathlib.Path(self.out_dir)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, default=list)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        raw = json.loads(text)
+        raw["agents"] = tuple(raw["agents"])
+        raw["model_overrides"] = tuple(tuple(kv) for kv in raw.get("model_overrides", ()))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"unknown config fields {unknown}")
+        return cls(**raw)
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)

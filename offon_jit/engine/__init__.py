@@ -1,0 +1,1 @@
+"""The jitted training engine: Active, Passive and Tandem runs over vmapped seeds."""

@@ -1,0 +1,157 @@
+"""Host-backend driver: the same jitted policy and update functions, env steps in Python.
+
+Used for tasks without a JAX-native backend (dm_control vision, Metaworld) and for
+`backend="host"` (e.g. the original MinAtar). One `BatchedHostEnv` holds every
+seed's envs (seeds x num_envs); actions come from the seed-vmapped jitted policy,
+rows go into the device buffers through a jitted add, and updates use the very
+`active_updates` / `offline_chunk` functions of the JAX path. Offline phases need no
+env at all except for evaluation. Host simulators cannot be checkpointed, so host
+runs cannot be resumed.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import envs
+from envs.random_policy import random_actions
+from offon_jit.config import ConfigError
+from offon_jit.dreamer import agent as agent_lib
+from offon_jit.engine import chunks, evaluate
+from offon_jit.engine.run_state import new_run, split_key
+from offon_jit.engine.study import Phase, Study
+from offon_jit.engine.transitions import make_row
+from offon_jit.replay import buffer as replay
+
+
+def host_act(run, obs, reward, is_first, terminated, random_policy: bool, spec):
+    """Pick actions for one seed's envs and store the row for the current observation."""
+    run, (key,) = split_key(run, 1)
+    if random_policy:
+        action, carry = random_actions(key, spec.action, (obs.shape[0],)), run.policy_carry
+    else:
+        action, carry = agent_lib.policy_step(run.agent, run.policy_carry, obs, is_first, key, "explore")
+    buffer = replay.add(run.buffer, make_row(obs, reward, is_first, terminated, action, spec))
+    return run.replace(buffer=buffer, policy_carry=carry, env_steps=run.env_steps + obs.shape[0]), action
+
+
+class HostStudy(Study):
+    def _make_envs(self) -> None:
+        cfg = self.config
+        if "host" not in envs.get_task(cfg.task).backends:
+            raise ConfigError(f"{cfg.task} has no host backend")
+        self.host_env = envs.make(cfg.task, "host", cfg.num_seeds * cfg.num_envs, **self.env_options())
+        self.eval_host_env = envs.make(cfg.task, "host", cfg.num_seeds * cfg.eval_episodes, **self.env_options())
+        self.env = self.eval_env = None
+        self.spec = self.host_env.spec
+        self._last = None
+
+    def _compile_fns(self):
+        cfg, spec = self.config, self.spec
+        self.init_active = jax.jit(jax.vmap(self._init_host_active))
+        self.init_offline = {
+            name: jax.jit(jax.vmap(partial(self._init_run, agent_name=name))) for name in ("tandem", "passive")
+        }
+        self.act = {
+            flag: jax.jit(jax.vmap(partial(host_act, random_policy=flag, spec=spec))) for flag in (False, True)
+        }
+        self.updates = jax.jit(jax.vmap(partial(chunks.active_updates, config=cfg)))
+        self.passive_chunk = jax.jit(jax.vmap(partial(chunks.offline_chunk, config=cfg)))
+        self.replay_chunk = self.passive_chunk
+        self.eval_policy = jax.jit(jax.vmap(lambda a, c, o, f, k: agent_lib.policy_step(a, c, o, f, k, "eval")))
+        self.eval_carry = jax.jit(jax.vmap(lambda a: agent_lib.initial_policy_carry(a, cfg.eval_episodes)))
+        self.eval_metrics = jax.jit(
+            jax.vmap(partial(evaluate.trajectory_metrics, batch_size=cfg.batch_size, seq_len=cfg.seq_len))
+        )
+
+    def _init_host_active(self, key):
+        init_key = jax.random.fold_in(key, 0)
+        agent = agent_lib.init_agent(init_key, self.spec, self.model_config)
+        buffer = replay.init_buffer(self.schema, self.config.capacity, self.config.num_envs)
+        carry = agent_lib.initial_policy_carry(agent, self.config.num_envs)
+        return new_run(agent, buffer, None, carry, jax.random.fold_in(init_key, 100))
+
+    # -- host stepping ---------------------------------------------------------------------
+    def _split_seeds(self, array: np.ndarray, per_seed: int) -> jnp.ndarray:
+        return jnp.asarray(array.reshape(self.config.num_seeds, per_seed, *array.shape[1:]))
+
+    def _collect(self, run, random_policy: bool):
+        cfg, step = self.config, self._last
+        fields = [self._split_seeds(x, cfg.num_envs) for x in (step.obs, step.reward, step.is_first, step.terminated)]
+        run, action = self.act[random_policy](run, *fields)
+        action = np.asarray(action).reshape(cfg.num_seeds * cfg.num_envs, *self.spec.action.action_shape)
+        self._last = self.host_env.step(action)
+        return run
+
+    def initial_state(self, phase: Phase, active_buffers=None) -> dict:
+        if phase.name != "active":
+            return super().initial_state(phase, active_buffers)
+        cfg = self.config
+        run = self.init_active(self.keys)
+        self._last = self.host_env.reset(cfg.seed)
+        for _ in range(cfg.prefill // cfg.num_envs):
+            run = self._collect(run, random_policy=True)
+        state = {"active": run.replace(env_steps=jnp.zeros_like(run.env_steps))}
+        if "tandem" in phase.agents:
+            state["tandem"] = self.init_offline["tandem"](self.keys, None)
+        return state
+
+    def run_chunk(self, phase: Phase, state: dict, chunk: int):
+        if phase.name != "active":
+            return super().run_chunk(phase, state, chunk)
+        cfg = self.config
+        active, tandem = state["active"], state.get("tandem")
+        outputs = []
+        for _ in range(cfg.iterations_per_chunk // cfg.iterations_per_update):
+            for _ in range(cfg.iterations_per_update):
+                active = self._collect(active, random_policy=False)
+            active, tandem, out = self.updates(active, tandem)
+            if tandem is not None:
+                tandem = tandem.replace(env_steps=active.env_steps)
+            outputs.append(out)
+        # (seeds, cycles, updates, ...) -> per seed, as the jitted path returns
+        stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs, axis=1), *outputs)
+        out = jax.vmap(partial(chunks.chunk_outputs, cfg))(*stacked)
+        new_state = {"active": active} | ({"tandem": tandem} if tandem is not None else {})
+        return new_state, out
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _host_rollout(self, agents, seed: int):
+        cfg, env = self.config, self.eval_host_env
+        episodes, length = cfg.eval_episodes, self.spec.episode_length
+        step = env.reset(seed)
+        carry = self.eval_carry(agents)
+        keys = jax.vmap(jax.random.PRNGKey)(seed + jnp.arange(cfg.num_seeds))
+        alive = np.ones(cfg.num_seeds * episodes, bool)
+        rows, valid = [], []
+        for t in range(length + 1):
+            keys, step_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
+            obs, first = (self._split_seeds(x, episodes) for x in (step.obs, step.is_first))
+            action, carry = self.eval_policy(agents, carry, obs, first, step_keys)
+            action = np.asarray(action)
+            row = make_row(obs, self._split_seeds(step.reward, episodes), first,
+                           self._split_seeds(step.terminated, episodes), jnp.asarray(action), self.spec)
+            rows.append(jax.device_get(row))
+            valid.append(alive.reshape(cfg.num_seeds, episodes).copy())
+            alive &= ~step.done
+            if t < length:
+                step = env.step(action.reshape(cfg.num_seeds * episodes, *self.spec.action.action_shape))
+        stacked = {k: jnp.asarray(np.stack([r[k] for r in rows], axis=2)) for k in rows[0]}
+        return stacked, jnp.asarray(np.stack(valid, axis=2))
+
+    def evaluate_agents(self, agents, buffer, keys, chunk: int):
+        rows, valid = self._host_rollout(agents, seed=self.config.seed + 7919 * (chunk + 1))
+        return self.eval_metrics(agents, rows, valid, buffer, keys)
+
+    def run(self, resume: bool = False) -> dict:
+        if resume:
+            raise ConfigError("host-backend runs cannot be resumed: Python simulators are not checkpointed")
+        try:
+            return super().run(resume=False)
+        finally:
+            self.host_env.close()
+            self.eval_host_env.close()

@@ -1,0 +1,95 @@
+"""`offon-jit run` and `offon-jit plot`: flags are generated from RunConfig's fields."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+
+from offon_jit.config import RunConfig
+
+_HELP = {
+    "task": "paper task name (python -m envs list)",
+    "agents": "comma-separated subset of active,passive,tandem",
+    "num_seeds": "seeds run side by side in one vmapped program",
+    "env_steps": "env steps per agent (agent steps summed over parallel envs)",
+    "preset": "model size: tiny, xs, s (the paper's), m, l",
+    "backend": "auto (JAX-native where it exists), jax or host",
+    "eval_interval": "env steps between evaluations (paper: 5000)",
+    "active_run": "directory of an earlier Active run, for Passive/Tandem-only runs",
+    "model_overrides": "DreamerConfig field overrides as KEY=VALUE (repeatable)",
+}
+
+
+def _parse_override(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"model override {text!r} must look like KEY=VALUE")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def add_run_parser(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="train Active/Passive/Tandem agents (no arguments: the README's main job)")
+    for field in dataclasses.fields(RunConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default
+        if field.name == "agents":
+            parser.add_argument(flag, default=",".join(default), help=_HELP[field.name])
+        elif field.name == "model_overrides":
+            parser.add_argument("--model", dest="model_overrides", action="append", type=_parse_override,
+                                default=[], metavar="KEY=VALUE", help=_HELP[field.name])
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=_HELP.get(field.name))
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its last checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run_main)
+
+
+def config_from_args(args) -> RunConfig:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}
+    values["agents"] = tuple(a.strip() for a in values["agents"].split(",") if a.strip())
+    values["model_overrides"] = tuple(values["model_overrides"])
+    return RunConfig(**values)
+
+
+def run_main(args) -> int:
+    from offon_jit.engine.host_driver import HostStudy
+    from offon_jit.engine.study import Study, TrainingDivergedError
+
+    config = config_from_args(args)
+    import envs
+
+    host = config.backend == "host" or "jax" not in envs.get_task(config.task).backends
+    study_type = HostStudy if host else Study
+    print(f"offon-jit run: {config.task}, agents {','.join(config.agents)}, {config.num_seeds} seeds, "
+          f"{config.env_steps} env steps, preset {config.preset}, {'host' if host else 'jax'} backend -> {config.out_dir}",
+          file=sys.stderr)
+    start = time.perf_counter()
+    try:
+        summary = study_type(config, progress=not args.no_progress).run(resume=args.resume)
+    except TrainingDivergedError as err:
+        print(f"error: training diverged: {err}", file=sys.stderr)
+        return 3
+    print(json.dumps({"run_dir": str(pathlib.Path(config.out_dir).resolve()), "wall_time_s": time.perf_counter() - start,
+                      **summary}, indent=2))
+    return 0
+
+
+def add_plot_parser(subparsers) -> None:
+    parser = subparsers.add_parser("plot", help="regenerate a run's plots from its saved metrics")
+    parser.add_argument("run_dir", type=pathlib.Path)
+    parser.set_defaults(handler=plot_main)
+
+
+def plot_main(args) -> int:
+    from offon_jit.plots import plot_run
+
+    for path in plot_run(args.run_dir):
+        print(path)
+    return 0

@@ -1,0 +1,236 @@
+"""The jitted engine end to end on a tiny MinAtar study (2 seeds, 2 eval chunks).
+
+One module-scoped study (Active + lock-step Tandem, then Passive) is shared by most
+tests; the others rerun parts of it and compare exactly.
+"""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from offon_jit.config import ConfigError, RunConfig
+from offon_jit.engine import study as study_lib
+from offon_jit.engine.study import Study, TrainingDivergedError
+from offon_jit.metrics_log import read_rows
+from offon_jit.replay import ReplayFileError, load_buffer
+
+SMALL = dict(
+    task="minatar/breakout",
+    num_seeds=2,
+    env_steps=64,
+    eval_interval=32,
+    prefill=64,
+    batch_size=4,
+    seq_len=16,
+    eval_episodes=2,
+    episode_length=40,
+)
+KEY_COLUMNS = ("agent", "seed", "env_steps")
+
+
+def small_config(tmp_path, name, **changes) -> RunConfig:
+    return RunConfig(**{**SMALL, "out_dir": str(tmp_path / name), **changes})
+
+
+def by_key(rows):
+    return {tuple(r[k] for k in KEY_COLUMNS): r for r in rows}
+
+
+def assert_rows_close(rows_a, rows_b, rtol=1e-4, atol=1e-4, skip=()):
+    a, b = by_key(rows_a), by_key(rows_b)
+    assert a.keys() == b.keys()
+    for key in a:
+        for metric, value in a[key].items():
+            if isinstance(value, float) and not metric.startswith(skip):
+                np.testing.assert_allclose(value, b[key][metric], rtol=rtol, atol=atol, err_msg=f"{key} {metric}")
+
+
+def assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
+    jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
+
+
+@pytest.fixture(scope="module")
+def full_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("engine")
+    config = small_config(root, "full")
+    study = Study(config, progress=False)
+    summary = study.run()
+    return study, summary
+
+
+def test_outputs_written(full_study):
+    study, summary = full_study
+    run_dir = study.run_dir
+    rows = read_rows(run_dir)
+    assert len(rows) == 3 * 2 * 2  # agents x seeds x eval points
+    assert {r["agent"] for r in rows} == {"active", "passive", "tandem"}
+    assert sorted({r["env_steps"] for r in rows}) == [32, 64]
+    csv_lines = (run_dir / "metrics.csv").read_text().strip().splitlines()
+    assert len(csv_lines) == len(rows) + 1
+    assert RunConfig.from_json((run_dir / "config.json").read_text()) == study.config
+    assert list((run_dir / "tensorboard").iterdir())
+    for name in ("score.png", "eval_wm_loss.png"):
+        assert (run_dir / "plots" / name).stat().st_size > 1000
+    assert (run_dir / "buffers" / "active_seed0.npz").exists() and (run_dir / "buffers" / "active_seed1.npz").exists()
+    for row in rows:
+        assert np.isfinite(row["score"]) and row["eval_wm_loss"] > 0 and row["ood_ratio"] > 0
+        assert row["train_steps"] == row["env_steps"] // 2  # one update every 2nd env step
+    assert summary["final"].keys() == {"active", "passive", "tandem"}
+
+
+def test_active_buffer_holds_every_step(full_study):
+    study, _ = full_study
+    buffer = load_buffer(study.run_dir / "buffers" / "active_seed0.npz")
+    assert int(buffer.total_added) == SMALL["prefill"] + SMALL["env_steps"]
+    # is_first marks episode starts: the very first row of each stream, and after each episode end.
+    first = np.asarray(buffer.data["is_first"])
+    assert first[:, 0].all()
+
+
+def test_passive_buffer_unchanged_by_training(full_study):
+    study, _ = full_study
+    passive = study.final_states["passive"]["passive"]
+    for seed in range(SMALL["num_seeds"]):
+        saved = load_buffer(study.run_dir / "buffers" / f"active_seed{seed}.npz")
+        for name, array in saved.data.items():
+            np.testing.assert_array_equal(np.asarray(passive.buffer.data[name][seed]), np.asarray(array))
+        assert int(passive.buffer.num_added[seed]) == int(saved.num_added)
+
+
+def test_tandem_lock_step_equals_replay_from_log(full_study, tmp_path):
+    """Same indices at every update: replaying the logged indices reproduces the lock-step Tandem."""
+    study, _ = full_study
+    logged = np.concatenate([np.load(p) for p in sorted((study.run_dir / "batch_indices").glob("*.npy"))], axis=1)
+    assert logged.shape == (2, SMALL["env_steps"] // 2, SMALL["batch_size"], 2)
+    replay = Study(small_config(tmp_path, "replay", agents=("tandem",), active_run=str(study.run_dir)), progress=False)
+    replay.run()
+    lock_step = study.final_states["active"]["tandem"]
+    replayed = replay.final_states["tandem_replay"]["tandem"]
+    assert_trees_close(lock_step.agent.params, replayed.agent.params)
+    rows_lock = [r for r in read_rows(study.run_dir) if r["agent"] == "tandem"]
+    # The replay-batch loss (and so the OOD ratio) samples the buffer as it is at the eval point:
+    # the Active's growing buffer in lock-step, its final buffer when replaying. All else matches.
+    assert_rows_close(rows_lock, read_rows(replay.run_dir), skip=("replay_wm", "ood_ratio"))
+
+
+def test_vmapped_seed_equals_single_seed_run(full_study, tmp_path):
+    study, _ = full_study
+    single = Study(small_config(tmp_path, "single", num_seeds=1, seed=1, agents=("active",)), progress=False)
+    single.run()
+    vmapped = study.final_states["active"]["active"]
+    alone = single.final_states["active"]["active"]
+    seed1 = jax.tree_util.tree_map(lambda x: x[1:2], vmapped.agent.params)
+    assert_trees_close(seed1, alone.agent.params)
+    rows = [r for r in read_rows(study.run_dir) if r["agent"] == "active" and r["seed"] == 1]
+    assert_rows_close(rows, read_rows(single.run_dir))
+
+
+def test_resume_reproduces_uninterrupted_run(full_study, tmp_path, monkeypatch):
+    study, _ = full_study
+    config = small_config(tmp_path, "resumed")
+    original = Study.run_chunk
+    calls = {"n": 0}
+
+    def crash_on_third_chunk(self, phase, state, chunk):
+        calls["n"] += 1
+        if calls["n"] == 3:  # first chunk of the Passive phase
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, phase, state, chunk)
+
+    monkeypatch.setattr(Study, "run_chunk", crash_on_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        Study(config, progress=False).run()
+    monkeypatch.setattr(Study, "run_chunk", original)
+    with pytest.raises(ConfigError, match="--resume"):
+        Study(config, progress=False).run()
+    resumed = Study(config, progress=False)
+    resumed.run(resume=True)
+    assert_rows_close(read_rows(study.run_dir), read_rows(resumed.run_dir))
+    assert_trees_close(
+        study.final_states["passive"]["passive"].agent.params, resumed.final_states["passive"]["passive"].agent.params
+    )
+
+
+def test_nan_stops_with_named_metric_and_keeps_checkpoint(tmp_path, monkeypatch):
+    config = small_config(tmp_path, "nan", agents=("active",), num_seeds=1)
+    original = Study._evaluate
+
+    def poisoned(self, phase, state, out, chunk):
+        rows = original(self, phase, state, out, chunk)
+        if chunk == 1:
+            rows[0]["train_wm_total"] = float("nan")
+        return rows
+
+    monkeypatch.setattr(Study, "_evaluate", poisoned)
+    with pytest.raises(TrainingDivergedError, match=r"active agent, seed 0: train_wm_total = nan at env step 64"):
+        Study(config, progress=False).run()
+    checkpoints = sorted(p.name for p in (tmp_path / "nan" / "checkpoints").iterdir() if p.name.isdigit())
+    assert checkpoints == ["1"]  # the chunk-1 (good) state; the diverged chunk was not saved
+    assert len(read_rows(tmp_path / "nan")) == 1
+
+
+def test_ood_ratio_is_one_when_eval_data_is_replay_data(full_study):
+    """The ratio uses the training loss on both sides: identical data gives ~1."""
+    from offon_jit.engine import evaluate
+    from offon_jit.replay import buffer as replay
+
+    study, _ = full_study
+    active = jax.tree_util.tree_map(lambda x: x[0], study.final_states["active"]["active"])
+    seq_len = SMALL["seq_len"]
+    # A buffer whose only sampleable windows are one fixed sequence: every stream holds it.
+    window = replay.gather(active.buffer, np.array([[0, 20]]), seq_len)
+    schema = replay.schema_of(active.buffer)
+    one = replay.init_buffer(schema, capacity=seq_len * 4, num_envs=4)
+    for t in range(seq_len):
+        one = replay.add(one, {k: np.repeat(v[:, t], 4, axis=0) for k, v in window.items()})
+    rows = {k: np.repeat(v, 4, axis=0) for k, v in window.items()}
+    valid = np.ones((4, seq_len), bool)
+    metrics = jax.jit(
+        lambda a, r, v, b, k: evaluate.trajectory_metrics(a, r, v, b, k, batch_size=8, seq_len=seq_len)
+    )(active.agent, rows, valid, one, jax.random.PRNGKey(0))
+    assert abs(float(metrics["ood_ratio"]) - 1.0) < 0.05
+    # And it is the same function the model trains with: train_step's wm_total on this batch matches.
+    from offon_jit.dreamer import agent as agent_lib
+
+    _, train_metrics = agent_lib.train_step(active.agent, rows, jax.random.PRNGKey(1))
+    np.testing.assert_allclose(float(train_metrics["wm_total"]), float(metrics["eval_wm_loss"]), rtol=0.05)
+
+
+def test_bad_inputs_give_clear_errors(full_study, tmp_path):
+    study, _ = full_study
+    with pytest.raises(ConfigError, match="unknown task"):
+        small_config(tmp_path, "x", task="minatar/pong")
+    with pytest.raises(ConfigError, match="agents is empty"):
+        small_config(tmp_path, "x", agents=())
+    with pytest.raises(ConfigError, match="need active_run"):
+        small_config(tmp_path, "x", agents=("passive",))
+    with pytest.raises(FileNotFoundError, match="no Active buffer for seed 0"):
+        Study(small_config(tmp_path, "x", agents=("passive",), active_run=str(tmp_path / "nowhere")), progress=False).run()
+    # A buffer from another task does not fit this one.
+    other = Study(small_config(tmp_path, "y", task="minatar/freeway", agents=("passive",),
+                               active_run=str(study.run_dir)), progress=False)
+    with pytest.raises(ReplayFileError, match="schema"):
+        other.run()
+    config_json = json.loads((study.run_dir / "config.json").read_text())
+    assert config_json["task"] == "minatar/breakout"
+
+
+def test_cli_flags_map_onto_the_config_and_plot_regenerates(full_study, tmp_path):
+    from offon_jit import cli
+
+    study, _ = full_study
+    parser = cli.build_parser()
+    args = parser.parse_args(["run", "--task", "minatar/freeway", "--agents", "active,tandem", "--num-seeds", "3",
+                              "--env-steps", "8000", "--model", "imag_horizon=10", "--out-dir", str(tmp_path / "cli")])
+    from offon_jit.run_command import config_from_args
+
+    config = config_from_args(args)
+    assert config.task == "minatar/freeway" and config.agents == ("active", "tandem") and config.num_seeds == 3
+    assert config.model_overrides == (("imag_horizon", 10),)
+    assert config_from_args(parser.parse_args(["run"])) == RunConfig()  # no arguments: the main job
+    for png in (study.run_dir / "plots").glob("*.png"):
+        png.unlink()
+    assert cli.main(["plot", str(study.run_dir)]) == 0
+    assert (study.run_dir / "plots" / "score.png").exists()
