@@ -1,0 +1,61 @@
+"""`offon-jit` command line. One small function per subcommand:
+
+    offon-jit run [--task ... --agents active,passive,tandem ...]   (no arguments: the main job)
+    offon-jit plot RUN_DIR
+    offon-jit model-summary --preset s --task dmc/cheetah_run-vision
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from offon_jit.run_command import add_plot_parser, add_run_parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="offon-jit", description="Active, Passive and Tandem DreamerV3 in JAX.")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_run_parser(subcommands)
+    add_plot_parser(subcommands)
+    add_model_summary_command(subcommands)
+    return parser
+
+
+def add_model_summary_command(subcommands) -> None:
+    from offon_jit.dreamer.config import preset_names
+
+    parser = subcommands.add_parser("model-summary", help="parameter counts per module of a DreamerV3 agent")
+    parser.add_argument("--preset", default="s", choices=preset_names(), help="model size preset (default: s)")
+    parser.add_argument("--task", default="dmc/cheetah_run-vision", help="registry task name, e.g. dmc/cheetah_run-vision")
+    parser.set_defaults(handler=model_summary_command)
+
+
+def model_summary_command(args: argparse.Namespace) -> int:
+    import envs
+    from offon_jit.dreamer.config import DreamerConfig
+    from offon_jit.dreamer.summary import format_parameter_table, parameter_counts
+
+    try:
+        spec = envs.get_task(args.task).spec
+    except KeyError as error:
+        print(f"offon-jit model-summary: {error.args[0]}", file=sys.stderr)
+        return 2
+    counts = parameter_counts(spec, DreamerConfig.from_preset(args.preset))
+    obs = "x".join(map(str, spec.obs_shape))
+    act = f"{spec.action.num_actions} discrete" if spec.action.is_discrete else f"{spec.action.dim}-d continuous"
+    print(format_parameter_table(counts, f"DreamerV3 size {args.preset!r} on {spec.name} (obs {obs}, actions {act})"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

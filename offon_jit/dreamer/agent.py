@@ -1,0 +1,260 @@
+"""Public DreamerV3 agent API: init, act, train, per-step world-model loss.
+
+Every function is pure over an `AgentState` pytree (the config and env spec ride along
+as static fields), so each can be `jit`ed and `vmap`ed over a leading seed axis:
+
+    state = jax.vmap(lambda k: init_agent(k, spec, config))(seed_keys)
+    state, metrics = jax.jit(jax.vmap(train_step))(state, batches, keys)
+
+Batch convention (DreamerV3 v1), arrays with leading axes (B, T):
+    obs          (B, T, *obs_shape)  raw env observations (uint8 images / float32 vectors)
+    action       (B, T, A)           action taken AFTER observing obs[t] (one-hot float for
+                                     discrete spaces, the [-1, 1] vector for continuous ones)
+    reward       (B, T) float32      reward that arrived WITH obs[t]
+    is_first     (B, T) bool         obs[t] starts an episode
+    is_terminal  (B, T) bool         obs[t] ends an episode by termination (not truncation)
+The RSSM uses prev_action = action[t-1] (zeros at t = 0 and wherever is_first); every
+batch starts from the learned initial state (no state is carried across batches).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from envs.spec import EnvSpec
+from offon_jit.dreamer.actor_critic import actor_critic_update, make_actor, make_critic
+from offon_jit.dreamer.actor_critic import imagine as imagine_latents
+from offon_jit.dreamer.config import DreamerConfig
+from offon_jit.dreamer.distributions import twohot_bins, twohot_mean
+from offon_jit.dreamer.normalizer import ReturnNormState, init_return_norm
+from offon_jit.dreamer.optim import make_optimizers
+from offon_jit.dreamer.rssm import Latent, reset_where_first
+from offon_jit.dreamer.world_model import (
+    WorldModel,
+    check_batch,
+    init_world_model,
+    make_world_model,
+    preprocess_obs,
+    world_model_loss_means,
+    world_model_loss_per_step,
+    world_model_outputs,
+)
+
+sg = jax.lax.stop_gradient
+
+POLICY_MODES = ("explore", "eval")
+
+__all__ = [
+    "AgentState",
+    "DreamerConfig",
+    "PolicyCarry",
+    "agent_latent",
+    "imagine",
+    "init_agent",
+    "initial_policy_carry",
+    "policy_step",
+    "train_step",
+    "value_estimate",
+    "world_model_loss_means",
+    "world_model_loss_per_step",
+]
+
+
+@struct.dataclass
+class AgentState:
+    """Everything one DreamerV3 agent owns. Arrays only, plus static config and spec."""
+
+    params: dict  # {'wm', 'actor', 'critic', 'slow_critic'}: Flax variable dicts
+    opt_states: dict  # {'wm', 'actor', 'critic'}: Optax states
+    return_norm: ReturnNormState
+    step: jax.Array  # int32: completed train steps
+    config: DreamerConfig = struct.field(pytree_node=False)
+    spec: EnvSpec = struct.field(pytree_node=False)
+
+
+@struct.dataclass
+class PolicyCarry:
+    """Per-env recurrent policy state: the latent (h, z) and the previous action."""
+
+    latent: Latent  # (B, ...)
+    prev_action: jax.Array  # (B, A) float32; one-hot for discrete spaces
+
+
+def check_spec(spec: EnvSpec) -> None:
+    if len(spec.obs_shape) == 3:
+        if spec.obs_dtype != np.uint8:
+            raise ValueError(f"{spec.name}: image observations must be uint8, spec says {spec.obs_dtype}")
+    elif len(spec.obs_shape) != 1:
+        raise ValueError(f"{spec.name}: observations must be (D,) vectors or (H, W, C) images, got {spec.obs_shape}")
+
+
+def _world_model(agent_state: AgentState) -> WorldModel:
+    spec = agent_state.spec
+    return make_world_model(agent_state.config, spec.obs_shape, spec.action.dim)
+
+
+def _actor(spec: EnvSpec, config: DreamerConfig):
+    return make_actor(config, spec.action.dim, spec.action.is_discrete)
+
+
+def init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig) -> AgentState:
+    """Fresh parameters, optimiser states and normaliser; the slow critic starts as a copy."""
+    check_spec(spec)
+    return _init_agent(key, spec, config)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig) -> AgentState:
+    # Jitted: one compiled program instead of hundreds of eagerly dispatched init ops.
+    wm_key, actor_key, critic_key = jax.random.split(key, 3)
+    feat = jnp.zeros((1, config.feat_size), jnp.float32)
+    critic = make_critic(config).init(critic_key, feat)
+    params = {
+        "wm": init_world_model(wm_key, config, spec.obs_shape, spec.action.dim),
+        "actor": _actor(spec, config).init(actor_key, feat),
+        "critic": critic,
+        "slow_critic": jax.tree_util.tree_map(jnp.copy, critic),
+    }
+    optimizers = make_optimizers(config)
+    opt_states = {name: optimizers[name].init(params[name]) for name in ("wm", "actor", "critic")}
+    return AgentState(
+        params=params,
+        opt_states=opt_states,
+        return_norm=init_return_norm(),
+        step=jnp.zeros((), jnp.int32),
+        config=config,
+        spec=spec,
+    )
+
+
+def initial_policy_carry(agent_state: AgentState, batch_size: int) -> PolicyCarry:
+    """The learned initial latent and a zero previous action for `batch_size` envs."""
+    wm = _world_model(agent_state)
+    latent = wm.apply(agent_state.params["wm"], batch_size, method=WorldModel.initial)
+    action = jnp.zeros((batch_size, agent_state.spec.action.dim), jnp.float32)
+    return PolicyCarry(latent=sg(latent), prev_action=action)
+
+
+def policy_step(agent_state: AgentState, carry: PolicyCarry, obs, is_first, key, mode: str):
+    """One action per env from raw observations.
+
+    obs (B, *obs_shape); is_first (B,) bool resets the latent to the learned initial
+    state and the previous action to zero. mode "explore" samples the actor, "eval"
+    takes its mode (discrete) / mean (continuous). Returns (action, new carry), with
+    action int32 (B,) for discrete spaces and float32 (B, dim) in [-1, 1] otherwise.
+    """
+    if mode not in POLICY_MODES:
+        raise ValueError(f"unknown policy mode {mode!r}; expected one of {POLICY_MODES}")
+    spec, config = agent_state.spec, agent_state.config
+    if tuple(obs.shape[1:]) != spec.obs_shape:
+        raise ValueError(f"{spec.name}: obs must be (B, *{spec.obs_shape}), got {obs.shape}")
+    if spec.is_image and obs.dtype != jnp.uint8:
+        raise ValueError(f"{spec.name}: image observations must be uint8, got {obs.dtype}")
+    batch = obs.shape[0]
+    if is_first.shape != (batch,):
+        raise ValueError(f"is_first must be ({batch},), got {is_first.shape}")
+    wm, wm_params = _world_model(agent_state), agent_state.params["wm"]
+    latent_key, action_key = jax.random.split(key)
+
+    embed = wm.apply(wm_params, preprocess_obs(obs), method=WorldModel.encode)
+    initial = wm.apply(wm_params, batch, method=WorldModel.initial)
+    prev, prev_action = reset_where_first(carry.latent, carry.prev_action, is_first.astype(bool), initial)
+    latent, _, _ = wm.apply(wm_params, prev, prev_action, embed, latent_key, method=WorldModel.obs_step)
+    policy = _actor(spec, config).apply(agent_state.params["actor"], latent.feat())
+    action = policy.sample(action_key) if mode == "explore" else policy.mode()
+    if spec.action.is_discrete:
+        index = jnp.argmax(action, -1).astype(jnp.int32)
+        vector = jax.nn.one_hot(index, spec.action.dim, dtype=jnp.float32)
+        return index, PolicyCarry(latent=sg(latent), prev_action=vector)
+    action = jnp.clip(sg(action), -1.0, 1.0).astype(jnp.float32)
+    chex.assert_shape(action, (batch, spec.action.dim))
+    return action, PolicyCarry(latent=sg(latent), prev_action=action)
+
+
+def _check_batch_matches_spec(batch: dict, spec: EnvSpec) -> None:
+    _, _, obs_shape, action_dim = check_batch(batch)
+    if obs_shape != spec.obs_shape or action_dim != spec.action.dim:
+        raise ValueError(
+            f"{spec.name}: batch has obs {obs_shape} and action dim {action_dim}, "
+            f"spec has obs {spec.obs_shape} and action dim {spec.action.dim}"
+        )
+
+
+def train_step(agent_state: AgentState, batch: dict, key) -> tuple[AgentState, dict]:
+    """One DreamerV3 update: world model, then actor and critic in imagination.
+
+    Imagination starts from every posterior state of the batch (B*T starts) and uses
+    the freshly updated world model, as DreamerV3 v1 does. Returns the new state and
+    a dict of scalar metrics (see `README.md` for the keys).
+    """
+    spec, config = agent_state.spec, agent_state.config
+    _check_batch_matches_spec(batch, spec)
+    params, opt_states = agent_state.params, agent_state.opt_states
+    optimizers = make_optimizers(config)
+    wm_key, ac_key = jax.random.split(key)
+
+    def wm_objective(wm_params):
+        losses, extras = world_model_outputs(wm_params, batch, wm_key, config)
+        return jnp.mean(losses["total"]), (losses, extras)
+
+    (_, (losses, extras)), wm_grads = jax.value_and_grad(wm_objective, has_aux=True)(params["wm"])
+    wm_updates, wm_opt = optimizers["wm"].update(wm_grads, opt_states["wm"], params["wm"])
+    wm_params = optax.apply_updates(params["wm"], wm_updates)
+
+    flatten = lambda x: sg(x.reshape((-1,) + x.shape[2:]))
+    start = jax.tree_util.tree_map(flatten, extras["post"])
+    start_cont = 1.0 - flatten(batch["is_terminal"]).astype(jnp.float32)
+    ac_params, ac_opt, norm_state, ac_metrics = actor_critic_update(
+        {**params, "wm": wm_params}, opt_states, agent_state.return_norm,
+        wm_model=_world_model(agent_state), wm_params=wm_params, actor_model=_actor(spec, config),
+        critic_model=make_critic(config), start=start, start_cont=start_cont, key=ac_key, config=config,
+        optimizers=optimizers,
+    )  # fmt: skip
+
+    metrics = {f"wm_{name}": jnp.mean(value) for name, value in losses.items()}
+    metrics["wm_grad_norm"] = optax.tree.norm(wm_grads)
+    metrics["post_entropy"] = jnp.mean(extras["post_entropy"])
+    metrics["prior_entropy"] = jnp.mean(extras["prior_entropy"])
+    metrics.update(ac_metrics)
+    new_state = agent_state.replace(
+        params=ac_params,
+        opt_states={**ac_opt, "wm": wm_opt},
+        return_norm=norm_state,
+        step=agent_state.step + 1,
+    )
+    return new_state, metrics
+
+
+def agent_latent(agent_state: AgentState, batch: dict, key) -> Latent:
+    """Posterior latents (B, T, ...) of a batch of sequences (the policy's inputs are `.feat()`)."""
+    _check_batch_matches_spec(batch, agent_state.spec)
+    _, extras = world_model_outputs(agent_state.params["wm"], batch, key, agent_state.config)
+    return extras["post"]
+
+
+def value_estimate(agent_state: AgentState, latent: Latent, slow: bool = False) -> jax.Array:
+    """Critic value v(s) of latents with any leading axes (the slow copy if `slow`)."""
+    config = agent_state.config
+    params = agent_state.params["slow_critic" if slow else "critic"]
+    logits = make_critic(config).apply(params, latent.feat())
+    return twohot_mean(logits, twohot_bins(config.twohot_bins, config.twohot_low, config.twohot_high))
+
+
+def imagine(agent_state: AgentState, start: Latent, key, horizon: int | None = None) -> tuple[Latent, jax.Array]:
+    """Imagined rollout under the current actor from `start` (N, ...).
+
+    Returns latents (H+1, N, ...) and actions (H, N, A) (one-hot for discrete spaces).
+    """
+    spec, config = agent_state.spec, agent_state.config
+    horizon = config.imag_horizon if horizon is None else horizon
+    return imagine_latents(
+        _world_model(agent_state), agent_state.params["wm"], _actor(spec, config), agent_state.params["actor"],
+        start, key, horizon, backprop=False,
+    )  # fmt: skip

@@ -1,0 +1,177 @@
+"""DreamerV3 hyperparameters: size presets and one frozen, validated config.
+
+Defaults follow DreamerV3 v1 (Hafner et al. 2023, first public release, `configs.yaml`).
+The config is a frozen (hashable) dataclass, so jitted functions close over it as a
+static value; only arrays live in the agent state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+
+@dataclasses.dataclass(frozen=True)
+class SizePreset:
+    """Network sizes of one DreamerV3 model size."""
+
+    deter: int  # GRU (deterministic state) size
+    cnn_depth: int  # channels of the first conv layer; doubled at each stride-2 stage
+    units: int  # width of every dense hidden layer (MLPs and the RSSM's hidden layers)
+    layers: int  # hidden layers of every MLP (encoder, decoder, heads, actor, critic)
+    stoch: int = 32  # categorical latent variables
+    classes: int = 32  # classes per latent variable
+
+
+# DreamerV3 v1 sizes (configs.yaml: small/medium/large as 's'/'m'/'l'; 'xs' as in its
+# size ablation). `tiny` is for fast CPU tests only.
+PRESETS: dict[str, SizePreset] = {
+    "tiny": SizePreset(deter=64, cnn_depth=8, units=64, layers=1, stoch=8, classes=8),
+    "xs": SizePreset(deter=256, cnn_depth=24, units=256, layers=1),
+    "s": SizePreset(deter=512, cnn_depth=32, units=512, layers=2),
+    "m": SizePreset(deter=1024, cnn_depth=48, units=640, layers=3),
+    "l": SizePreset(deter=2048, cnn_depth=64, units=768, layers=4),
+}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> SizePreset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown size preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+@dataclasses.dataclass(frozen=True)
+class DreamerConfig:
+    """Everything that shapes a DreamerV3 agent and its update. Build with `from_preset`."""
+
+    preset: str = "s"
+    # --- sizes (filled from the preset by `from_preset`) ---
+    deter: int = 512
+    cnn_depth: int = 32
+    units: int = 512
+    layers: int = 2
+    stoch: int = 32
+    classes: int = 32
+    cnn_min_resolution: int = 4  # conv stages stop at this spatial size (4x4)
+    layernorm_eps: float = 1e-3
+    # --- world model ---
+    unimix: float = 0.01  # uniform mix of latent and actor categoricals
+    action_clip: float = 1.0  # RSSM rescales actions with |a| > clip (v1 'action_clip')
+    twohot_bins: int = 255
+    twohot_low: float = -20.0  # bin range, in symlog space
+    twohot_high: float = 20.0
+    beta_pred: float = 1.0
+    beta_dyn: float = 0.5
+    beta_rep: float = 0.1
+    free_nats: float = 1.0  # KL terms are clipped below at this value (free bits)
+    # --- actor-critic in imagination ---
+    imag_horizon: int = 15
+    discount_horizon: float = 333.0  # gamma = 1 - 1 / discount_horizon
+    return_lambda: float = 0.95
+    retnorm_decay: float = 0.99
+    retnorm_low_percentile: float = 5.0
+    retnorm_high_percentile: float = 95.0
+    retnorm_max: float = 1.0  # returns are divided by max(1 / retnorm_max, range)
+    actor_entropy: float = 3e-4
+    actor_min_std: float = 0.1
+    actor_max_std: float = 1.0
+    slow_critic_fraction: float = 0.02
+    slow_critic_reg: float = 1.0
+    # --- optimisers (Adam with global-norm clipping, no weight decay) ---
+    wm_lr: float = 1e-4
+    wm_eps: float = 1e-8
+    wm_clip: float = 1000.0
+    actor_lr: float = 3e-5
+    actor_eps: float = 1e-5
+    actor_clip: float = 100.0
+    critic_lr: float = 3e-5
+    critic_eps: float = 1e-5
+    critic_clip: float = 100.0
+    # --- replay-side defaults, read by the training engine ---
+    batch_size: int = 16  # sequences per update
+    batch_length: int = 64  # steps per sequence
+    train_ratio: float = 512.0  # replayed steps per env (agent) step; v1's DMC value
+
+    @classmethod
+    def from_preset(cls, name: str = "s", **overrides) -> "DreamerConfig":
+        """The `name` size preset with v1 defaults; `overrides` replace any field."""
+        sizes = dataclasses.asdict(get_preset(name))
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown DreamerConfig fields {unknown}; valid fields: {', '.join(cls.field_names())}")
+        return cls(**{"preset": name, **sizes, **overrides})
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def replace(self, **changes) -> "DreamerConfig":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def discount(self) -> float:
+        return 1.0 - 1.0 / self.discount_horizon
+
+    @property
+    def stoch_size(self) -> int:
+        return self.stoch * self.classes
+
+    @property
+    def feat_size(self) -> int:
+        """Width of the latent features (h, flat z) fed to heads, actor and critic."""
+        return self.deter + self.stoch_size
+
+    def __post_init__(self):
+        if self.preset not in PRESETS and self.preset != "custom":
+            raise ValueError(f"unknown size preset {self.preset!r}; valid presets: {', '.join(PRESETS)} (or 'custom')")
+        positive_ints = (
+            "deter", "cnn_depth", "units", "layers", "stoch", "classes", "cnn_min_resolution",
+            "imag_horizon", "batch_size", "batch_length",
+        )  # fmt: skip
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"DreamerConfig.{name} must be a positive integer, got {value!r}")
+        if self.classes < 2:
+            raise ValueError(f"DreamerConfig.classes must be >= 2, got {self.classes}")
+        if self.twohot_bins < 2 or not isinstance(self.twohot_bins, int):
+            raise ValueError(f"DreamerConfig.twohot_bins must be an integer >= 2, got {self.twohot_bins!r}")
+        if not self.twohot_low < self.twohot_high:
+            raise ValueError(f"DreamerConfig needs twohot_low < twohot_high, got [{self.twohot_low}, {self.twohot_high}]")
+        if self.cnn_min_resolution & (self.cnn_min_resolution - 1):
+            raise ValueError(f"DreamerConfig.cnn_min_resolution must be a power of two, got {self.cnn_min_resolution}")
+        positive_floats = (
+            "layernorm_eps", "action_clip", "discount_horizon", "retnorm_max", "actor_min_std",
+            "wm_lr", "wm_eps", "wm_clip", "actor_lr", "actor_eps", "actor_clip",
+            "critic_lr", "critic_eps", "critic_clip", "train_ratio",
+        )  # fmt: skip
+        for name in positive_floats:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"DreamerConfig.{name} must be a positive finite number, got {value!r}")
+        non_negative = ("beta_pred", "beta_dyn", "beta_rep", "free_nats", "actor_entropy", "slow_critic_reg")
+        for name in non_negative:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"DreamerConfig.{name} must be a finite number >= 0, got {value!r}")
+        for name in ("unimix", "retnorm_decay"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"DreamerConfig.{name} must be in [0, 1), got {value}")
+        for name in ("return_lambda", "slow_critic_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"DreamerConfig.{name} must be in [0, 1], got {value}")
+        if self.discount_horizon <= 1.0:
+            raise ValueError(f"DreamerConfig.discount_horizon must be > 1 (gamma = 1 - 1/horizon), got {self.discount_horizon}")
+        if not 0.0 <= self.retnorm_low_percentile < self.retnorm_high_percentile <= 100.0:
+            raise ValueError(
+                "DreamerConfig needs 0 <= retnorm_low_percentile < retnorm_high_percentile <= 100, got "
+                f"{self.retnorm_low_percentile} and {self.retnorm_high_percentile}"
+            )
+        if not self.actor_min_std < self.actor_max_std:
+            raise ValueError(f"DreamerConfig needs actor_min_std < actor_max_std, got {self.actor_min_std} and {self.actor_max_std}")
