@@ -20,6 +20,9 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
+from envs.core import EnvState, JaxEnv, first_state
+from envs.spec import EnvSpec
+
 # dm_control.utils.rewards' default value of a tolerance at `margin`.
 DEFAULT_VALUE_AT_MARGIN = 0.1
 
@@ -126,3 +129,35 @@ def n_sub_steps(control_timestep: float, physics_timestep: float) -> int:
             f"control timestep {control_timestep} is not a whole multiple of physics timestep {physics_timestep}"
         )
     return steps
+
+
+def jax_env_from_simulator(entry, sim, obs_size: int):
+    """Raw JaxEnv around a simulator with `initial_data(key)`, `step_data(data, action)`,
+    `observe(data)` and `reward(data)`: one step is one control step, never terminating."""
+    if sim.mj_model.nu != entry.spec.action.dim:
+        raise ValueError(f"{entry.name}: model has {sim.mj_model.nu} actuators, registry expects {entry.spec.action.dim}")
+
+    def reset(key: jax.Array) -> EnvState:
+        key, init_key = jax.random.split(key)
+        data = sim.initial_data(init_key)
+        return first_state(sim.observe(data), key, data)
+
+    def step(state: EnvState, action: jax.Array) -> EnvState:
+        data = sim.step_data(state.backend, action)
+        return state.replace(
+            obs=sim.observe(data),
+            reward=sim.reward(data),
+            terminated=jnp.zeros((), bool),
+            is_first=jnp.zeros((), bool),
+            backend=data,
+        )
+
+    spec = EnvSpec(
+        name=entry.name,
+        obs_shape=(obs_size,),
+        obs_dtype=np.float32,
+        action=entry.spec.action,
+        episode_length=entry.settings.episode_length,
+        action_repeat=1,
+    )
+    return JaxEnv(spec=spec, reset=reset, step=step)

@@ -45,10 +45,9 @@ from dm_control.suite import common as suite_common
 from dm_control.suite import quadruped as dm_quadruped
 from mujoco import mjx
 
-from envs.core import EnvState, JaxEnv, first_state
+from envs.core import JaxEnv
 from envs.mjx_ports import common
 from envs.registry import TaskEntry
-from envs.spec import EnvSpec
 
 TIME_LIMIT = dm_quadruped._DEFAULT_TIME_LIMIT
 CONTROL_TIMESTEP = dm_quadruped._CONTROL_TIMESTEP
@@ -235,31 +234,4 @@ def make_raw(entry: TaskEntry) -> JaxEnv:
     """Raw MJX quadruped run: one step = one 0.02 s dm_control control step."""
     if entry.task != "quadruped_run" or entry.obs_kind != "proprio":
         raise ValueError(f"envs.mjx_ports.quadruped serves dmc/quadruped_run-proprio, not {entry.name!r}")
-    sim = QuadrupedRun()
-    if sim.mj_model.nu != entry.spec.action.dim:
-        raise ValueError(f"{entry.name}: model has {sim.mj_model.nu} actuators, registry expects {entry.spec.action.dim}")
-
-    def reset(key: jax.Array) -> EnvState:
-        key, init_key = jax.random.split(key)
-        data = sim.initial_data(init_key)
-        return first_state(sim.observe(data), key, data)
-
-    def step(state: EnvState, action: jax.Array) -> EnvState:
-        data = sim.step_data(state.backend, action)
-        return state.replace(
-            obs=sim.observe(data),
-            reward=sim.reward(data),
-            terminated=jnp.zeros((), bool),
-            is_first=jnp.zeros((), bool),
-            backend=data,
-        )
-
-    spec = EnvSpec(
-        name=entry.name,
-        obs_shape=(OBS_SIZE,),
-        obs_dtype=np.float32,
-        action=entry.spec.action,
-        episode_length=entry.settings.episode_length,
-        action_repeat=1,
-    )
-    return JaxEnv(spec=spec, reset=reset, step=step)
+    return common.jax_env_from_simulator(entry, QuadrupedRun(), OBS_SIZE)

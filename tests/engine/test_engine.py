@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from offon_jit.config import ConfigError, RunConfig
-from offon_jit.engine import study as study_lib
 from offon_jit.engine.study import Study, TrainingDivergedError
 from offon_jit.metrics_log import read_rows
 from offon_jit.replay import ReplayFileError, load_buffer
