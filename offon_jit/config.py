@@ -21,20 +21,21 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    task: str = "minatar/breakout"
+    # Defaults are the README's main job: a CPU-sized study on the quick debug task.
+    task: str = "debug/point_reach"
     agents: tuple[str, ...] = AGENTS
     num_seeds: int = 2
     seed: int = 0
-    env_steps: int = 12_000
+    env_steps: int = 2_000
     preset: str = "tiny"
     backend: str = "auto"
     num_envs: int = 4
     train_every: int = 2  # one update per `train_every` env steps (the paper: every 2nd step)
-    batch_size: int = 16
-    seq_len: int = 64
+    batch_size: int = 8  # paper: 16 (CPU main job: 8)
+    seq_len: int = 32  # paper: 64 (CPU main job: 32)
     replay_capacity: int = 0  # 0: env_steps + prefill (never overwrite: Passive/Tandem need it all)
-    prefill: int = 1024  # random-policy env steps before training starts
-    eval_interval: int = 2000  # env steps between evaluations (paper: 5000)
+    prefill: int = 512  # random-policy env steps before training starts
+    eval_interval: int = 500  # env steps between evaluations (paper: 5000)
     eval_episodes: int = 4
     episode_length: int = 0  # 0: the suite's default; >0 shortens episodes (smoke runs)
     checkpoint_every: int = 1  # in eval intervals; 0 disables checkpoints
