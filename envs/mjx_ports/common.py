@@ -23,46 +23,6 @@ from mujoco import mjx
 from envs.core import EnvState, JaxEnv, first_state
 from envs.spec import EnvSpec
 
-# dm_control.utils.rewards' default value of a tolerance at `margin`.
-DEFAULT_VALUE_AT_MARGIN = 0.1
-
-
-def _sigmoid(x: jax.Array, value_at_1: float, sigmoid: str) -> jax.Array:
-    """dm_control's sigmoids (the two our tasks use): 1 at x=0, `value_at_1` at x=1."""
-    if sigmoid == "gaussian":
-        if not 0.0 < value_at_1 < 1.0:
-            raise ValueError(f"gaussian sigmoid needs 0 < value_at_1 < 1, got {value_at_1}")
-        scale = np.sqrt(-2.0 * np.log(value_at_1))
-        return jnp.exp(-0.5 * (x * scale) ** 2)
-    if sigmoid == "linear":
-        if not 0.0 <= value_at_1 < 1.0:
-            raise ValueError(f"linear sigmoid needs 0 <= value_at_1 < 1, got {value_at_1}")
-        scaled = x * (1.0 - value_at_1)
-        return jnp.where(jnp.abs(scaled) < 1.0, 1.0 - scaled, 0.0)
-    raise ValueError(f"unsupported sigmoid {sigmoid!r}; expected 'gaussian' or 'linear'")
-
-
-def tolerance(
-    x: jax.Array,
-    bounds: tuple[float, float] = (0.0, 0.0),
-    margin: float = 0.0,
-    sigmoid: str = "gaussian",
-    value_at_margin: float = DEFAULT_VALUE_AT_MARGIN,
-) -> jax.Array:
-    """JAX twin of `dm_control.utils.rewards.tolerance` (same arguments, same values)."""
-    lower, upper = bounds
-    if lower > upper:
-        raise ValueError(f"tolerance bounds must satisfy lower <= upper, got {bounds}")
-    if margin < 0:
-        raise ValueError(f"tolerance margin must be non-negative, got {margin}")
-    x = jnp.asarray(x)
-    in_bounds = jnp.logical_and(lower <= x, x <= upper)
-    if margin == 0:
-        return jnp.where(in_bounds, 1.0, 0.0)
-    # An infinite bound gives +-inf in the unused branch; the sigmoids map that to 0, never NaN.
-    distance = jnp.where(x < lower, lower - x, x - upper) / margin
-    return jnp.where(in_bounds, 1.0, _sigmoid(distance, value_at_margin, sigmoid))
-
 
 def ctrl_bounds(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
     """Per-actuator (low, high) control bounds; every actuator must be ctrl-limited."""

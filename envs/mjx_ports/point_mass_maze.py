@@ -37,6 +37,7 @@ from dm_control.utils import rewards
 from mujoco import mjx
 
 from envs.core import JaxEnv
+from envs.dmc_rewards import tolerance
 from envs.mjx_ports import common
 from envs.registry import TaskEntry
 
@@ -220,7 +221,7 @@ class PointMassMaze:
 
     def reward(self, data: mjx.Data) -> jax.Array:
         distance = jnp.linalg.norm(data.qpos[:2] - self.goal)
-        near = common.tolerance(distance, bounds=(0.0, self.goal_radius), margin=REWARD_MARGIN)
+        near = tolerance(distance, bounds=(0.0, self.goal_radius), margin=REWARD_MARGIN)
         return near.astype(jnp.float32)
 
 

@@ -46,6 +46,7 @@ from dm_control.suite import quadruped as dm_quadruped
 from mujoco import mjx
 
 from envs.core import JaxEnv
+from envs.dmc_rewards import tolerance
 from envs.mjx_ports import common
 from envs.registry import TaskEntry
 
@@ -180,10 +181,10 @@ def observe(layout: _Layout, data: mjx.Data) -> jax.Array:
 
 def run_reward(layout: _Layout, data: mjx.Data) -> jax.Array:
     """dm_control's Move(desired_speed=RUN_SPEED) reward: upright * forward speed."""
-    upright = common.tolerance(
+    upright = tolerance(
         data.xmat[layout.torso, 2, 2], bounds=(1.0, float("inf")), sigmoid="linear", margin=2.0, value_at_margin=0.0
     )
-    move = common.tolerance(
+    move = tolerance(
         data.sensordata[layout.velocimeter][0],
         bounds=(RUN_SPEED, float("inf")),
         margin=RUN_SPEED,

@@ -193,7 +193,7 @@ def test_ood_ratio_is_one_when_eval_data_is_replay_data(full_study):
     # And it is the same function the model trains with: train_step's wm_total on this batch matches.
     from offon_jit.dreamer import agent as agent_lib
 
-    _, train_metrics = agent_lib.train_step(active.agent, rows, jax.random.PRNGKey(1))
+    _, train_metrics = jax.jit(agent_lib.train_step)(active.agent, rows, jax.random.PRNGKey(1))
     np.testing.assert_allclose(float(train_metrics["wm_total"]), float(metrics["eval_wm_loss"]), rtol=0.05)
 
 
