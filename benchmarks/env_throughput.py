@@ -104,8 +104,15 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small settings that finish in under 2 minutes on CPU")
     parser.add_argument("--out-dir", default=None, help="where to write the JSON result (default benchmarks/results)")
+    parser.add_argument("--jax-tasks", nargs="*", default=None, help="override the JAX-backend task list")
+    parser.add_argument("--host-tasks", nargs="*", default=None, help="override the host-backend task list")
+    parser.add_argument("--jax-batches", nargs="*", type=int, default=None, help="override the JAX batch sizes")
+    parser.add_argument("--label", default="", help="suffix for the result file name (e.g. mjx)")
     args = parser.parse_args(argv)
-    settings = QUICK if args.quick else FULL
+    settings = dict(QUICK if args.quick else FULL)
+    for name in ("jax_tasks", "host_tasks", "jax_batches"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
     rows = []
     for task in settings["jax_tasks"]:
         for batch in settings["jax_batches"]:
@@ -116,7 +123,8 @@ def main(argv=None) -> dict:
             rows.append(bench_host(task, batch, settings["host_steps"], settings["repeats"]))
             print(f"  host {task} x{batch}: {rows[-1]['steps_per_s']:,.0f} steps/s", flush=True)
     print_table(rows)
-    path = save_result("env_throughput", {"settings": settings, "results": rows}, args.out_dir, quick=args.quick)
+    name = "env_throughput" + (f"-{args.label}" if args.label else "")
+    path = save_result(name, {"settings": settings, "results": rows}, args.out_dir, quick=args.quick)
     print(f"saved {path}")
     return {"path": str(path), "results": rows}
 

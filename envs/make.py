@@ -63,10 +63,10 @@ def make(
         env = wrappers.sticky_actions(env, sticky)
     env = wrappers.action_repeat(env, settings.action_repeat)
     env = wrappers.time_limit(env, limit)
-    if auto_reset:
-        env = wrappers.auto_reset(env)
     _check_spec(entry.name, expected, env.spec)
-    return wrappers.batched(env, num_envs) if num_envs is not None else env
+    if num_envs is not None:  # batch-level auto-reset: resets run only when some env finished
+        return wrappers.batched(env, num_envs, auto_reset=auto_reset)
+    return wrappers.auto_reset(env) if auto_reset else env
 
 
 def _check_spec(name: str, expected, spec) -> None:

@@ -147,12 +147,28 @@ def resize_image(env: JaxEnv, size: int, method: str = "nearest") -> JaxEnv:
     return map_obs(env, fn, out_shape, dtype)
 
 
-def batched(env: JaxEnv, num_envs: int) -> JaxEnv:
-    """`num_envs` independent copies: `reset(key)` splits the key, `step` maps over axis 0."""
+def batched(env: JaxEnv, num_envs: int, auto_reset: bool = False) -> JaxEnv:
+    """`num_envs` independent copies: `reset(key)` splits the key, `step` maps over axis 0.
+
+    With `auto_reset`, `env` must not auto-reset itself: finished copies are reset here
+    with the semantics of `auto_reset` above, but the reset runs only on steps where some
+    copy finished. (Inside `vmap` a per-env `lax.cond` computes both branches, so every
+    step would pay for a reset; DMC resets can cost hundreds of physics substeps.)
+    """
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    vstep, vreset = jax.vmap(env.step), jax.vmap(env.reset)
 
     def reset(key):
-        return jax.vmap(env.reset)(jax.random.split(key, num_envs))
+        return vreset(jax.random.split(key, num_envs))
 
-    return JaxEnv(spec=env.spec, reset=reset, step=jax.vmap(env.step))
+    def step_with_reset(state, action):
+        keys = jax.vmap(jax.random.split)(state.key)
+        stepped = vstep(state.replace(key=keys[:, 0]), action)
+
+        def reset_finished():
+            return jax.vmap(tree_select)(state.done, vreset(keys[:, 1]), stepped)
+
+        return jax.lax.cond(jnp.any(state.done), reset_finished, lambda: stepped)
+
+    return JaxEnv(spec=env.spec, reset=reset, step=step_with_reset if auto_reset else vstep)

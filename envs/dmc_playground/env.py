@@ -54,7 +54,9 @@ def load_simulator(task: str, impl: str | None = None) -> tuple[Simulator, tasks
     # turns finger's/reacher's targets into mocap bodies, so bodies/sensors may differ).
     for size in ("nq", "nv", "nu", "na", "njnt"):
         if getattr(model, size) != getattr(reference, size):
-            raise ValueError(f"{task}: Playground model has {size}={getattr(model, size)}, dm_control's {getattr(reference, size)}")
+            raise ValueError(
+                f"{task}: Playground model has {size}={getattr(model, size)}, dm_control's {getattr(reference, size)}"
+            )
     # Playground's sim_dt is dm_control's timestep except finger/reacher (0.005 vs 0.01/0.02);
     # all options, the timestep included, become dm_control's.
     physics.copy_physics_options(model, reference)

@@ -92,9 +92,11 @@ def _warp_installed() -> bool:
 def n_substeps(control_timestep: float, physics_timestep: float) -> int:
     """Physics steps per control step (dm_control's `compute_n_steps`: must divide exactly)."""
     ratio = control_timestep / physics_timestep
-    steps = int(round(ratio))
+    steps = round(ratio)
     if steps < 1 or abs(ratio - steps) > 1e-8:
-        raise ValueError(f"control timestep {control_timestep} is not a multiple of physics timestep {physics_timestep}")
+        raise ValueError(
+            f"control timestep {control_timestep} is not a multiple of physics timestep {physics_timestep}"
+        )
     return steps
 
 
@@ -161,7 +163,7 @@ class Simulator:
     njmax: int | None = None
 
     @classmethod
-    def build(cls, mj_model: mujoco.MjModel, impl: str, substeps: int, naconmax=None, njmax=None) -> "Simulator":
+    def build(cls, mj_model: mujoco.MjModel, impl: str, substeps: int, naconmax=None, njmax=None) -> Simulator:
         if impl not in _IMPLS:
             raise ValueError(f"unknown MJX implementation {impl!r}; expected one of {_IMPLS}")
         model = mjx.put_model(mj_model, impl=impl)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +15,10 @@ from envs.dmc_playground.physics import Simulator
 # last sample instead of raising. Acceptance is >= 75% for every task here.
 MAX_ATTEMPTS = 1000
 
-_FREE, _BALL, _SLIDE, _HINGE = (int(t) for t in (mujoco.mjtJoint.mjJNT_FREE, mujoco.mjtJoint.mjJNT_BALL,
-                                                  mujoco.mjtJoint.mjJNT_SLIDE, mujoco.mjtJoint.mjJNT_HINGE))
+_FREE = int(mujoco.mjtJoint.mjJNT_FREE)
+_BALL = int(mujoco.mjtJoint.mjJNT_BALL)
+_SLIDE = int(mujoco.mjtJoint.mjJNT_SLIDE)
+_HINGE = int(mujoco.mjtJoint.mjJNT_HINGE)
 
 
 def joint_randomizer(model: mujoco.MjModel, limited_only: bool = False) -> Callable[[jax.Array, jax.Array], jax.Array]:

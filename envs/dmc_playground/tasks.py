@@ -14,7 +14,7 @@ after a control step.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -92,7 +92,9 @@ def _cheetah_observe(model, view) -> Observation:
 
 def _cheetah_reward(model, view) -> jax.Array:
     speed = _sensor(model, view, "torso_subtreelinvel")[0]
-    return tolerance(speed, (_CHEETAH_RUN_SPEED, float("inf")), margin=_CHEETAH_RUN_SPEED, value_at_margin=0, sigmoid="linear")
+    return tolerance(
+        speed, (_CHEETAH_RUN_SPEED, float("inf")), margin=_CHEETAH_RUN_SPEED, value_at_margin=0, sigmoid="linear"
+    )
 
 
 # --- walker walk ------------------------------------------------------------------
@@ -115,7 +117,9 @@ def _walker_reward(model, view) -> jax.Array:
     upright = (1 + view.xmat[torso, 2, 2]) / 2
     stand_reward = (3 * standing + upright) / 4
     speed = _sensor(model, view, "torso_subtreelinvel")[0]
-    move = tolerance(speed, (_WALKER_WALK_SPEED, float("inf")), margin=_WALKER_WALK_SPEED / 2, value_at_margin=0.5, sigmoid="linear")
+    move = tolerance(
+        speed, (_WALKER_WALK_SPEED, float("inf")), margin=_WALKER_WALK_SPEED / 2, value_at_margin=0.5, sigmoid="linear"
+    )
     return stand_reward * (5 * move + 1) / 6
 
 
@@ -133,7 +137,9 @@ def _hopper_reward(model, view) -> jax.Array:
     height = view.xipos[body_id(model, "torso"), 2] - view.xipos[body_id(model, "foot"), 2]
     standing = tolerance(height, (_HOPPER_STAND_HEIGHT, 2))
     speed = _sensor(model, view, "torso_subtreelinvel")[0]
-    hopping = tolerance(speed, (_HOPPER_HOP_SPEED, float("inf")), margin=_HOPPER_HOP_SPEED / 2, value_at_margin=0.5, sigmoid="linear")
+    hopping = tolerance(
+        speed, (_HOPPER_HOP_SPEED, float("inf")), margin=_HOPPER_HOP_SPEED / 2, value_at_margin=0.5, sigmoid="linear"
+    )
     return standing * hopping
 
 
@@ -183,7 +189,7 @@ def _finger_dist_to_target(model, view) -> jax.Array:
 
 
 def _finger_observe(model, view) -> Observation:
-    s = lambda name: _sensor(model, view, name)  # noqa: E731
+    s = lambda name: _sensor(model, view, name)
     return {
         "position": jnp.concatenate([s("proximal"), s("distal"), _finger_tip_position(model, view)]),
         "velocity": jnp.concatenate([s("proximal_velocity"), s("distal_velocity"), s("hinge_velocity")]),
@@ -286,30 +292,64 @@ def _humanoid_observe(model, view) -> Observation:
 
 def _humanoid_reward(model, view) -> jax.Array:
     torso = body_id(model, "torso")
-    standing = tolerance(view.xpos[body_id(model, "head"), 2], (_HUMANOID_STAND_HEIGHT, float("inf")), margin=_HUMANOID_STAND_HEIGHT / 4)
+    standing = tolerance(
+        view.xpos[body_id(model, "head"), 2], (_HUMANOID_STAND_HEIGHT, float("inf")), margin=_HUMANOID_STAND_HEIGHT / 4
+    )
     upright = tolerance(view.xmat[torso, 2, 2], (0.9, float("inf")), sigmoid="linear", margin=1.9, value_at_margin=0)
     small_control = tolerance(view.ctrl, margin=1, value_at_margin=0, sigmoid="quadratic").mean()
     small_control = (4 + small_control) / 5
     com_speed = jnp.linalg.norm(_sensor(model, view, "torso_subtreelinvel")[:2])
-    move = tolerance(com_speed, (_HUMANOID_WALK_SPEED, float("inf")), margin=_HUMANOID_WALK_SPEED, value_at_margin=0, sigmoid="linear")
+    move = tolerance(
+        com_speed,
+        (_HUMANOID_WALK_SPEED, float("inf")),
+        margin=_HUMANOID_WALK_SPEED,
+        value_at_margin=0,
+        sigmoid="linear",
+    )
     move = (5 * move + 1) / 6
     return small_control * standing * upright * move
 
 
 TASKS: dict[str, DmcTask] = {
-    "cheetah_run": DmcTask("cheetah", "run", "CheetahRun", _cheetah_init, _cheetah_observe, _cheetah_reward, contact_budget=6),
-    "walker_walk": DmcTask("walker", "walk", "WalkerWalk", _random_pose, _walker_observe, _walker_reward, contact_budget=10),
+    "cheetah_run": DmcTask(
+        "cheetah", "run", "CheetahRun", _cheetah_init, _cheetah_observe, _cheetah_reward, contact_budget=6
+    ),
+    "walker_walk": DmcTask(
+        "walker", "walk", "WalkerWalk", _random_pose, _walker_observe, _walker_reward, contact_budget=10
+    ),
     "hopper_hop": DmcTask(
-        "hopper", "hop", "HopperHop", _random_pose, _hopper_observe, _hopper_reward, contact_budget=8, forward_at_reset=True
+        "hopper",
+        "hop",
+        "HopperHop",
+        _random_pose,
+        _hopper_observe,
+        _hopper_reward,
+        contact_budget=8,
+        forward_at_reset=True,
     ),
     "finger_turn_hard": DmcTask(
-        "finger", "turn_hard", "FingerTurnHard", _finger_init, _finger_observe, _finger_reward, _finger_edit, contact_budget=4
+        "finger",
+        "turn_hard",
+        "FingerTurnHard",
+        _finger_init,
+        _finger_observe,
+        _finger_reward,
+        _finger_edit,
+        contact_budget=4,
     ),
     # reacher has contacts disabled; cup's 16 possible contacts are few enough to keep them all.
-    "reacher_hard": DmcTask("reacher", "hard", "ReacherHard", _reacher_init, _reacher_observe, _reacher_reward, _reacher_edit),
+    "reacher_hard": DmcTask(
+        "reacher", "hard", "ReacherHard", _reacher_init, _reacher_observe, _reacher_reward, _reacher_edit
+    ),
     "cup_catch": DmcTask("ball_in_cup", "catch", "BallInCup", _cup_init, _cup_observe, _cup_reward),
     "humanoid_walk": DmcTask(
-        "humanoid", "walk", "HumanoidWalk", _collision_free_joints, _humanoid_observe, _humanoid_reward, contact_budget=16
+        "humanoid",
+        "walk",
+        "HumanoidWalk",
+        _collision_free_joints,
+        _humanoid_observe,
+        _humanoid_reward,
+        contact_budget=16,
     ),
 }
 

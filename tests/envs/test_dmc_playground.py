@@ -128,21 +128,23 @@ def make_rewarding(task: str, dm_physics) -> None:
     dm_physics.forward()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def task_env(task: str):
     """(raw env, simulator, task definition), built once per task and shared by the tests."""
     sim, definition = load_simulator(task)
     return env_from_simulator(sim, definition, f"dmc/{task}-proprio", 500), sim, definition
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rollout_fn(task: str):
     env, sim, definition = task_env(task)
 
     @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
     def rollout(data, actions):
         view = sim.observation_view(data)
-        start = first_state(tasks.flatten(definition.observe(sim.mj_model, view)), jax.random.PRNGKey(0), sim.state_of(data))
+        start = first_state(
+            tasks.flatten(definition.observe(sim.mj_model, view)), jax.random.PRNGKey(0), sim.state_of(data)
+        )
 
         def body(state, action):
             state = env.step(state, action)
@@ -196,7 +198,7 @@ def test_trajectory_matches_dm_control(task):
             assert ref_reward.max() > 0.5, f"rewarding start paid only {ref_reward.max():.3f}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reset_fn(task: str):
     env, _, _ = task_env(task)
     return jax.jit(env.reset, compiler_options=FAST_COMPILE)  # unbatched: compiles ~2x faster than vmapped
@@ -234,7 +236,9 @@ def test_reset_matches_dm_control(task):
     # entry. The threshold only catches real differences (a range off by a factor of 2
     # gives p ~ 1e-7 at this sample size); with fixed seeds the outcome is deterministic.
     ours = np.stack([np.asarray(s.obs) for s in states])
-    theirs = np.stack([np.concatenate([np.ravel(v) for v in dm_env.reset().observation.values()]) for _ in range(RESETS)])
+    theirs = np.stack(
+        [np.concatenate([np.ravel(v) for v in dm_env.reset().observation.values()]) for _ in range(RESETS)]
+    )
     varying = np.ptp(theirs, axis=0) > 1e-6
     pvalues = [stats.ks_2samp(ours[:, k], theirs[:, k]).pvalue for k in np.flatnonzero(varying)]
     assert min(pvalues) > 1e-6, f"reset distribution differs from dm_control's (min KS p-value {min(pvalues):.1e})"
@@ -268,7 +272,11 @@ def test_raw_spec_matches_registry(task):
     raw, _, _ = task_env(task)
     registered = envs.get_task(f"dmc/{task}-proprio").spec
     assert raw.spec.action_repeat == 1
-    assert (raw.spec.obs_shape, raw.spec.obs_dtype, raw.spec.action) == (registered.obs_shape, registered.obs_dtype, registered.action)
+    assert (raw.spec.obs_shape, raw.spec.obs_dtype, raw.spec.action) == (
+        registered.obs_shape,
+        registered.obs_dtype,
+        registered.action,
+    )
 
 
 # --- protocol (reacher only: cheapest to compile) ------------------------------------
@@ -285,7 +293,6 @@ def test_make_spec_matches_registry(reacher):
 
 
 def test_keys_drive_initial_states():
-    env, _, _ = task_env("reacher_hard")
     reset = reset_fn("reacher_hard")
     a, b, c = (reset(jax.random.PRNGKey(k)) for k in (0, 0, 1))
     np.testing.assert_array_equal(a.obs, b.obs)

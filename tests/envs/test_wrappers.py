@@ -140,3 +140,15 @@ def test_bad_wrapper_arguments(bad):
         wrappers.time_limit(env, bad)
     with pytest.raises(ValueError):
         wrappers.batched(env, bad)
+
+
+def test_batched_auto_reset_matches_per_env_auto_reset():
+    """Batch-level resets give exactly the per-env `auto_reset` semantics."""
+    raw = wrappers.time_limit(make_counter_env(), 3)
+    per_env = wrappers.batched(wrappers.auto_reset(raw), 4)
+    batch_level = wrappers.batched(raw, 4, auto_reset=True)
+    actions = jnp.tile(jnp.arange(4)[None], (10, 1))
+    _, a = rollout(per_env, jax.random.PRNGKey(2), actions)
+    _, b = rollout(batch_level, jax.random.PRNGKey(2), actions)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+    assert bool(np.asarray(b.is_first).any())
