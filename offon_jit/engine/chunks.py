@@ -23,25 +23,26 @@ from offon_jit.engine.transitions import make_row
 from offon_jit.replay import buffer as replay
 
 
-def collect_iteration(run: AgentRun, env: JaxEnv, random_policy: bool = False, store: bool = True) -> AgentRun:
-    """Act in all parallel envs once; store the row for the current obs in the run's buffer."""
+def act_and_store(run: AgentRun, obs, reward, is_first, terminated, spec, random_policy: bool = False):
+    """Pick actions for the parallel envs and store the row for the current obs in the run's buffer.
+
+    Shared by the jitted collection below and the host-backend driver. Returns (run, action).
+    """
     run, (policy_key,) = split_key(run, 1)
-    state = run.env_state
     if random_policy:
-        action = random_actions(policy_key, env.spec.action, (state.obs.shape[0],))
+        action = random_actions(policy_key, spec.action, (obs.shape[0],))
         carry = run.policy_carry
     else:
-        action, carry = agent_lib.policy_step(run.agent, run.policy_carry, state.obs, state.is_first, policy_key, "explore")
-    buffer = run.buffer
-    if store:
-        row = make_row(state.obs, state.reward, state.is_first, state.terminated, action, env.spec)
-        buffer = replay.add(buffer, row)
-    return run.replace(
-        env_state=env.step(state, action),
-        policy_carry=carry,
-        buffer=buffer,
-        env_steps=run.env_steps + state.obs.shape[0],
-    )
+        action, carry = agent_lib.policy_step(run.agent, run.policy_carry, obs, is_first, policy_key, "explore")
+    buffer = replay.add(run.buffer, make_row(obs, reward, is_first, terminated, action, spec))
+    return run.replace(buffer=buffer, policy_carry=carry, env_steps=run.env_steps + obs.shape[0]), action
+
+
+def collect_iteration(run: AgentRun, env: JaxEnv, random_policy: bool = False) -> AgentRun:
+    """Act in all parallel envs once, store the row, step the envs."""
+    state = run.env_state
+    run, action = act_and_store(run, state.obs, state.reward, state.is_first, state.terminated, env.spec, random_policy)
+    return run.replace(env_state=env.step(state, action))
 
 
 def apply_update(run: AgentRun, batch: dict, key) -> tuple[AgentRun, dict]:

@@ -18,25 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from envs.random_policy import random_actions
 from offon_jit.config import ConfigError
 from offon_jit.dreamer import agent as agent_lib
 from offon_jit.engine import chunks, evaluate
-from offon_jit.engine.run_state import new_run, split_key
 from offon_jit.engine.study import Phase, Study
 from offon_jit.engine.transitions import make_row
-from offon_jit.replay import buffer as replay
-
-
-def host_act(run, obs, reward, is_first, terminated, random_policy: bool, spec):
-    """Pick actions for one seed's envs and store the row for the current observation."""
-    run, (key,) = split_key(run, 1)
-    if random_policy:
-        action, carry = random_actions(key, spec.action, (obs.shape[0],)), run.policy_carry
-    else:
-        action, carry = agent_lib.policy_step(run.agent, run.policy_carry, obs, is_first, key, "explore")
-    buffer = replay.add(run.buffer, make_row(obs, reward, is_first, terminated, action, spec))
-    return run.replace(buffer=buffer, policy_carry=carry, env_steps=run.env_steps + obs.shape[0]), action
 
 
 class HostStudy(Study):
@@ -51,29 +37,23 @@ class HostStudy(Study):
         self._last = None
 
     def _compile_fns(self):
+        super()._compile_fns()
         cfg, spec = self.config, self.spec
-        self.init_active = jax.jit(jax.vmap(self._init_host_active))
-        self.init_offline = {
-            name: jax.jit(jax.vmap(partial(self._init_run, agent_name=name))) for name in ("tandem", "passive")
-        }
+        # Prefill happens in Python here, so the jitted init is the plain Active init.
+        self.init_active = jax.jit(jax.vmap(partial(self._init_run, agent_name="active")))
         self.act = {
-            flag: jax.jit(jax.vmap(partial(host_act, random_policy=flag, spec=spec))) for flag in (False, True)
+            flag: jax.jit(jax.vmap(partial(chunks.act_and_store, spec=spec, random_policy=flag)))
+            for flag in (False, True)
         }
         self.updates = jax.jit(jax.vmap(partial(chunks.active_updates, config=cfg)))
-        self.passive_chunk = jax.jit(jax.vmap(partial(chunks.offline_chunk, config=cfg)))
-        self.replay_chunk = self.passive_chunk
         self.eval_policy = jax.jit(jax.vmap(lambda a, c, o, f, k: agent_lib.policy_step(a, c, o, f, k, "eval")))
         self.eval_carry = jax.jit(jax.vmap(lambda a: agent_lib.initial_policy_carry(a, cfg.eval_episodes)))
         self.eval_metrics = jax.jit(
             jax.vmap(partial(evaluate.trajectory_metrics, batch_size=cfg.batch_size, seq_len=cfg.seq_len))
         )
 
-    def _init_host_active(self, key):
-        init_key = jax.random.fold_in(key, 0)
-        agent = agent_lib.init_agent(init_key, self.spec, self.model_config)
-        buffer = replay.init_buffer(self.schema, self.config.capacity, self.config.num_envs)
-        carry = agent_lib.initial_policy_carry(agent, self.config.num_envs)
-        return new_run(agent, buffer, None, carry, jax.random.fold_in(init_key, 100))
+    def initial_env_state(self, key):
+        return None  # host simulators live outside the pytree
 
     # -- host stepping ---------------------------------------------------------------------
     def _split_seeds(self, array: np.ndarray, per_seed: int) -> jnp.ndarray:

@@ -110,8 +110,7 @@ class Study:
             name: jax.jit(jax.vmap(partial(self._init_run, agent_name=name))) for name in ("tandem", "passive")
         }
         self.active_chunk = jax.jit(jax.vmap(partial(chunks.active_chunk, config=cfg, env=env)))
-        self.passive_chunk = jax.jit(jax.vmap(partial(chunks.offline_chunk, config=cfg)))
-        self.replay_chunk = jax.jit(jax.vmap(partial(chunks.offline_chunk, config=cfg)))
+        self.offline_chunk = jax.jit(jax.vmap(partial(chunks.offline_chunk, config=cfg)))
         self.evaluate = jax.jit(
             jax.vmap(
                 partial(
@@ -132,9 +131,16 @@ class Study:
             return new_run(agent, buffer, None, None, run_key)
         env_key, run_key = jax.random.split(run_key)
         buffer = replay.init_buffer(self.schema, self.config.capacity, self.config.num_envs)
-        env_state = self.env.reset(env_key)
+        env_state = self.initial_env_state(env_key)
         carry = agent_lib.initial_policy_carry(agent, self.config.num_envs)
         return new_run(agent, buffer, env_state, carry, run_key)
+
+    def initial_env_state(self, key):
+        return self.env.reset(key)
+
+    def active_source(self) -> pathlib.Path:
+        """The run directory holding the Active buffers that offline phases train on."""
+        return self.run_dir if "active" in self.config.agents else pathlib.Path(self.config.active_run)
 
     # -- phase state ------------------------------------------------------------------
     def initial_state(self, phase: Phase, active_buffers=None) -> dict:
@@ -152,13 +158,13 @@ class Study:
             new_state = {"active": active} | ({"tandem": tandem} if tandem is not None else {})
             return new_state, out
         if phase.name == "passive":
-            run, metrics = self.passive_chunk(state["passive"])
+            run, metrics = self.offline_chunk(state["passive"])
             return {"passive": run}, {"passive": metrics}
         indices = self.logged_indices(chunk)
         for seed in range(self.config.num_seeds):  # a wrapped buffer would silently give other batches
             one = jax.tree_util.tree_map(lambda x: x[seed], state["tandem"].buffer)
             replay.assert_indices_replayable(one, indices[seed], self.config.seq_len)
-        run, metrics = self.replay_chunk(state["tandem"], logged_indices=indices)
+        run, metrics = self.offline_chunk(state["tandem"], logged_indices=indices)
         return {"tandem": run}, {"tandem": metrics}
 
     # -- data from an earlier Active run ----------------------------------------------------
@@ -206,8 +212,7 @@ class Study:
                 if phase_index < start_phase:
                     continue
                 if phase.name != "active" and active_buffers is None:
-                    source = self.run_dir if "active" in cfg.agents else pathlib.Path(cfg.active_run)
-                    active_buffers = self.active_buffers(source)
+                    active_buffers = self.active_buffers(self.active_source())
                 if restored is not None and phase_index == start_phase:
                     state = restored
                 else:
@@ -271,8 +276,7 @@ class Study:
         phase = self.phases[phase_index]
         active_buffers = None
         if phase.name != "active":
-            source = self.run_dir if "active" in self.config.agents else pathlib.Path(self.config.active_run)
-            active_buffers = self.active_buffers(source)
+            active_buffers = self.active_buffers(self.active_source())
         like = jax.eval_shape(lambda: self.initial_state(phase, active_buffers))
         state, _ = store.restore(step, like)
         later = {a for p in self.phases[phase_index + 1:] for a in p.agents}
