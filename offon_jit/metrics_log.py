@@ -77,9 +77,16 @@ def truncate_rows(run_dir: pathlib.Path, max_env_steps: int, agents: set[str], l
             return False
         return row["agent"] not in agents or row["env_steps"] <= max_env_steps
 
-    kept = [r for r in read_rows(run_dir) if keep(r)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    write_csv(run_dir, kept)
+    write_rows(run_dir, [r for r in read_rows(run_dir) if keep(r)])
+
+
+def write_rows(run_dir: pathlib.Path, rows: list[dict]) -> None:
+    """Replace the run's metrics (JSONL and CSV) with `rows`, atomically per file."""
+    path = pathlib.Path(run_dir) / METRICS_JSONL
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(path)
+    write_csv(run_dir, rows)
 
 
 def write_csv(run_dir: pathlib.Path, rows: list[dict]) -> None:

@@ -48,7 +48,28 @@ def add_run_parser(subparsers) -> None:
             parser.add_argument(flag, type=type(default), default=default, help=_HELP.get(field.name))
     parser.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_placement_arguments(parser)
     parser.set_defaults(handler=run_main)
+
+
+def add_placement_arguments(parser) -> None:
+    """Where runs execute; not part of RunConfig, so a study resumes on any layout."""
+    group = parser.add_argument_group("devices and hosts (see docs/distributed.md)")
+    group.add_argument("--devices", type=int, default=0,
+                       help="devices to shard the seeds over (0: as many as divide the seeds evenly)")
+    group.add_argument("--coordinator", default=None, help="host:port of process 0 (env OFFON_JIT_COORDINATOR)")
+    group.add_argument("--num-processes", type=int, default=None, help="processes in the job (env OFFON_JIT_NUM_PROCESSES)")
+    group.add_argument("--process-id", type=int, default=None, help="this process's index (env OFFON_JIT_PROCESS_ID)")
+    group.add_argument("--distributed-auto", action="store_true",
+                       help="let JAX detect the cluster (SLURM, Open MPI; env OFFON_JIT_DISTRIBUTED=auto)")
+
+
+def start_distributed(args) -> None:
+    from offon_jit.engine import multihost
+
+    multihost.initialize(multihost.DistributedConfig.from_env(
+        coordinator=args.coordinator, num_processes=args.num_processes, process_id=args.process_id,
+        auto=args.distributed_auto))
 
 
 def config_from_args(args) -> RunConfig:
@@ -62,6 +83,7 @@ def run_main(args) -> int:
     from offon_jit.engine.host_driver import HostStudy
     from offon_jit.engine.study import Study, TrainingDivergedError
 
+    start_distributed(args)  # before any JAX computation
     config = config_from_args(args)
     import envs
 
@@ -72,7 +94,9 @@ def run_main(args) -> int:
           file=sys.stderr)
     start = time.perf_counter()
     try:
-        summary = study_type(config, progress=not args.no_progress).run(resume=args.resume)
+        study = study_type(config, progress=not args.no_progress, devices=args.devices)
+        print(f"offon-jit run: {study.placement.describe()}", file=sys.stderr)
+        summary = study.run(resume=args.resume)
     except TrainingDivergedError as err:
         print(f"error: training diverged: {err}", file=sys.stderr)
         return 3

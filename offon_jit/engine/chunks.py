@@ -111,7 +111,7 @@ def active_chunk(active: AgentRun, tandem: AgentRun | None, config: RunConfig, e
     return active, tandem, chunk_outputs(config, *outputs)
 
 
-def offline_chunk(run: AgentRun, config: RunConfig, logged_indices=None):
+def offline_chunk(run: AgentRun, logged_indices=None, *, config: RunConfig):
     """Passive (uniform samples of its fixed buffer) or Tandem replaying logged indices.
 
     The buffer never changes. The env-step counter advances exactly as the Active

@@ -26,6 +26,15 @@ from offon_jit.engine.transitions import make_row
 
 
 class HostStudy(Study):
+    def __init__(self, config, progress: bool = True, devices: int = 0):
+        # Host simulators feed one Python process; its arrays live on the default device.
+        if jax.process_count() > 1 or devices > 1:
+            raise ConfigError(
+                f"{config.task} runs on host simulators, which step in one process on one device; "
+                "run it without --devices/--coordinator (or choose a JAX-native task)"
+            )
+        super().__init__(config, progress, devices=1)
+
     def _make_envs(self) -> None:
         cfg = self.config
         if "host" not in envs.get_task(cfg.task).backends:

@@ -14,6 +14,7 @@ from offon_jit.config import ConfigError, RunConfig
 from offon_jit.engine.study import Study, TrainingDivergedError
 from offon_jit.metrics_log import read_rows
 from offon_jit.replay import ReplayFileError, load_buffer
+from tests.engine.compare import assert_rows_close, assert_trees_close
 
 SMALL = dict(
     task="minatar/breakout",
@@ -26,28 +27,8 @@ SMALL = dict(
     eval_episodes=2,
     episode_length=40,
 )
-KEY_COLUMNS = ("agent", "seed", "env_steps")
-
-
 def small_config(tmp_path, name, **changes) -> RunConfig:
     return RunConfig(**{**SMALL, "out_dir": str(tmp_path / name), **changes})
-
-
-def by_key(rows):
-    return {tuple(r[k] for k in KEY_COLUMNS): r for r in rows}
-
-
-def assert_rows_close(rows_a, rows_b, rtol=1e-4, atol=1e-4, skip=()):
-    a, b = by_key(rows_a), by_key(rows_b)
-    assert a.keys() == b.keys()
-    for key in a:
-        for metric, value in a[key].items():
-            if isinstance(value, float) and not metric.startswith(skip):
-                np.testing.assert_allclose(value, b[key][metric], rtol=rtol, atol=atol, err_msg=f"{key} {metric}")
-
-
-def assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
-    jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +82,10 @@ def test_passive_buffer_unchanged_by_training(full_study):
 def test_tandem_lock_step_equals_replay_from_log(full_study, tmp_path):
     """Same indices at every update: replaying the logged indices reproduces the lock-step Tandem."""
     study, _ = full_study
-    logged = np.concatenate([np.load(p) for p in sorted((study.run_dir / "batch_indices").glob("*.npy"))], axis=1)
+    logged = np.stack([
+        np.concatenate([np.load(p) for p in sorted((study.run_dir / "batch_indices" / f"seed{seed}").glob("*.npy"))])
+        for seed in (0, 1)
+    ])
     assert logged.shape == (2, SMALL["env_steps"] // 2, SMALL["batch_size"], 2)
     replay = Study(small_config(tmp_path, "replay", agents=("tandem",), active_run=str(study.run_dir)), progress=False)
     replay.run()
@@ -126,30 +110,11 @@ def test_vmapped_seed_equals_single_seed_run(full_study, tmp_path):
     assert_rows_close(rows, read_rows(single.run_dir))
 
 
-def test_resume_reproduces_uninterrupted_run(full_study, tmp_path, monkeypatch):
+def test_existing_run_needs_resume(full_study):
+    """Kill-and-resume equivalence is tested on a sharded run in test_sharding.py."""
     study, _ = full_study
-    config = small_config(tmp_path, "resumed")
-    original = Study.run_chunk
-    calls = {"n": 0}
-
-    def crash_on_third_chunk(self, phase, state, chunk):
-        calls["n"] += 1
-        if calls["n"] == 3:  # first chunk of the Passive phase
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, phase, state, chunk)
-
-    monkeypatch.setattr(Study, "run_chunk", crash_on_third_chunk)
-    with pytest.raises(KeyboardInterrupt):
-        Study(config, progress=False).run()
-    monkeypatch.setattr(Study, "run_chunk", original)
     with pytest.raises(ConfigError, match="--resume"):
-        Study(config, progress=False).run()
-    resumed = Study(config, progress=False)
-    resumed.run(resume=True)
-    assert_rows_close(read_rows(study.run_dir), read_rows(resumed.run_dir))
-    assert_trees_close(
-        study.final_states["passive"]["passive"].agent.params, resumed.final_states["passive"]["passive"].agent.params
-    )
+        Study(study.config, progress=False).run()
 
 
 def test_nan_stops_with_named_metric_and_keeps_checkpoint(tmp_path, monkeypatch):
