@@ -7,6 +7,11 @@ Steps are agent steps (after action repeat); `frames_per_s` multiplies by the
 action repeat. JAX numbers time a jitted `lax.scan` of random-action steps over a
 batched env (compile excluded, reported separately); host numbers time
 `BatchedHostEnv.step` in Python.
+
+The seed-vmap section runs the batched env the way a study does, inside a vmap over
+seeds, twice: with the plain batch-level auto-reset (under vmap its cond becomes a
+select, so every step also computes a reset) and with the reset decision reduced over
+the named seed axis (`reset_axis_name`, what the engine uses), which keeps it a branch.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ FULL = {
     "scan_steps": 100,
     "host_steps": 100,
     "repeats": 3,
+    "seed_vmap_tasks": ["dmc/cheetah_run-proprio", "minatar/breakout"],
+    "seed_vmap_shape": [4, 16],  # seeds, envs per seed
 }
 QUICK = {
     "jax_tasks": ["minatar/breakout", "dmc/point_mass_maze-proprio"],
@@ -41,13 +48,18 @@ QUICK = {
     "scan_steps": 20,
     "host_steps": 20,
     "repeats": 2,
+    "seed_vmap_tasks": ["minatar/breakout"],
+    "seed_vmap_shape": [2, 4],
 }
 
 
-def bench_jax(task: str, batch: int, steps: int, repeats: int) -> dict:
-    env = envs.make(task, backend="jax", num_envs=batch)
+SEED_AXIS = "seeds"
 
-    @jax.jit
+
+def bench_jax(task: str, batch: int, steps: int, repeats: int, seeds: int = 0, reduce_reset: bool = False) -> dict:
+    """`seeds` > 0: `seeds` copies of the batched env under a vmap, as in a study."""
+    env = envs.make(task, backend="jax", num_envs=batch, reset_axis_name=SEED_AXIS if reduce_reset else None)
+
     def run(state, key):
         def body(carry, k):
             return env.step(carry, random_actions(k, env.spec.action, (batch,))), None
@@ -55,23 +67,30 @@ def bench_jax(task: str, batch: int, steps: int, repeats: int) -> dict:
         state, _ = jax.lax.scan(body, state, jax.random.split(key, steps))
         return state
 
-    state = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    run, reset = (jax.vmap(run, axis_name=SEED_AXIS), jax.vmap(env.reset)) if seeds else (run, env.reset)
+    run = jax.jit(run)
+    split = (lambda key: jax.random.split(key, seeds)) if seeds else (lambda key: key)
+    state = jax.jit(reset)(split(jax.random.PRNGKey(0)))
     start = time.perf_counter()
-    state = jax.block_until_ready(run(state, jax.random.PRNGKey(1)))
+    state = jax.block_until_ready(run(state, split(jax.random.PRNGKey(1))))
     compile_s = time.perf_counter() - start
     keys = iter(jax.random.split(jax.random.PRNGKey(2), repeats))
 
     def once():
         nonlocal state
-        state = jax.block_until_ready(run(state, next(keys)))
+        state = jax.block_until_ready(run(state, split(next(keys))))
 
     times = time_repeats(once, repeats)
-    steps_per_s = batch * steps / median(times)
-    return {
+    total = batch * max(seeds, 1)
+    steps_per_s = total * steps / median(times)
+    row = {
         "task": task, "backend": "jax", "batch": batch, "steps_per_call": steps,
         "compile_and_first_call_s": compile_s, "times_s": times,
         "steps_per_s": steps_per_s, "frames_per_s": steps_per_s * env.spec.action_repeat,
     }
+    if seeds:
+        row.update(seeds=seeds, batch=total, reset="reduced over seeds (cond)" if reduce_reset else "plain (select)")
+    return row
 
 
 def bench_host(task: str, batch: int, steps: int, repeats: int) -> dict:
@@ -95,9 +114,11 @@ def bench_host(task: str, batch: int, steps: int, repeats: int) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'task':30} {'backend':7} {'batch':>6} {'steps/s':>12} {'frames/s':>12}")
+    print(f"{'task':30} {'backend':7} {'batch':>6} {'steps/s':>12} {'frames/s':>12}  seed vmap")
     for r in rows:
-        print(f"{r['task']:30} {r['backend']:7} {r['batch']:>6} {r['steps_per_s']:>12,.0f} {r['frames_per_s']:>12,.0f}")
+        vmapped = f"  {r['seeds']} seeds, reset {r['reset']}" if "seeds" in r else ""
+        print(f"{r['task']:30} {r['backend']:7} {r['batch']:>6} {r['steps_per_s']:>12,.0f} {r['frames_per_s']:>12,.0f}"
+              + vmapped)
 
 
 def main(argv=None) -> dict:
@@ -107,10 +128,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--jax-tasks", nargs="*", default=None, help="override the JAX-backend task list")
     parser.add_argument("--host-tasks", nargs="*", default=None, help="override the host-backend task list")
     parser.add_argument("--jax-batches", nargs="*", type=int, default=None, help="override the JAX batch sizes")
+    parser.add_argument("--seed-vmap-tasks", nargs="*", default=None, help="override the seed-vmap section's tasks")
     parser.add_argument("--label", default="", help="suffix for the result file name (e.g. mjx)")
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
-    for name in ("jax_tasks", "host_tasks", "jax_batches"):
+    for name in ("jax_tasks", "host_tasks", "jax_batches", "seed_vmap_tasks"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
     rows = []
@@ -118,6 +140,12 @@ def main(argv=None) -> dict:
         for batch in settings["jax_batches"]:
             rows.append(bench_jax(task, batch, settings["scan_steps"], settings["repeats"]))
             print(f"  jax  {task} x{batch}: {rows[-1]['steps_per_s']:,.0f} steps/s", flush=True)
+    seeds, per_seed = settings["seed_vmap_shape"]
+    for task in settings["seed_vmap_tasks"]:
+        for reduce_reset in (False, True):
+            rows.append(bench_jax(task, per_seed, settings["scan_steps"], settings["repeats"], seeds, reduce_reset))
+            print(f"  jax  {task} {seeds} seeds x{per_seed}, reset {rows[-1]['reset']}: "
+                  f"{rows[-1]['steps_per_s']:,.0f} steps/s", flush=True)
     for task in settings["host_tasks"]:
         for batch in settings["host_batches"]:
             rows.append(bench_host(task, batch, settings["host_steps"], settings["repeats"]))

@@ -33,6 +33,7 @@ def make(
     sticky_prob: float | None = None,
     episode_length: int | None = None,
     auto_reset: bool = True,
+    reset_axis_name: str | None = None,
 ):
     """Build task `name` on `backend` ("auto" picks the JAX-native one where it exists).
 
@@ -41,6 +42,8 @@ def make(
     Host backend: returns a `BatchedHostEnv` with `num_envs` (default 1) copies.
     `sticky_prob` overrides MinAtar's sticky-action probability (0 disables).
     `episode_length` overrides the suite's time limit (agent steps), e.g. for smoke runs.
+    `reset_axis_name`: the batched env always runs inside a `vmap` with this axis name
+    (see `wrappers.batched`), which keeps its auto-reset a branch rather than a select.
     """
     entry = get_task(name)
     backend = resolve_backend(entry, backend)
@@ -65,7 +68,7 @@ def make(
     env = wrappers.time_limit(env, limit)
     _check_spec(entry.name, expected, env.spec)
     if num_envs is not None:  # batch-level auto-reset: resets run only when some env finished
-        return wrappers.batched(env, num_envs, auto_reset=auto_reset)
+        return wrappers.batched(env, num_envs, auto_reset=auto_reset, reset_axis_name=reset_axis_name)
     return wrappers.auto_reset(env) if auto_reset else env
 
 

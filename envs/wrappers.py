@@ -147,13 +147,19 @@ def resize_image(env: JaxEnv, size: int, method: str = "nearest") -> JaxEnv:
     return map_obs(env, fn, out_shape, dtype)
 
 
-def batched(env: JaxEnv, num_envs: int, auto_reset: bool = False) -> JaxEnv:
+def batched(env: JaxEnv, num_envs: int, auto_reset: bool = False, reset_axis_name: str | None = None) -> JaxEnv:
     """`num_envs` independent copies: `reset(key)` splits the key, `step` maps over axis 0.
 
     With `auto_reset`, `env` must not auto-reset itself: finished copies are reset here
     with the semantics of `auto_reset` above, but the reset runs only on steps where some
     copy finished. (Inside `vmap` a per-env `lax.cond` computes both branches, so every
     step would pay for a reset; DMC resets can cost hundreds of physics substeps.)
+
+    `reset_axis_name` names an enclosing `vmap` axis (the engine's seed axis) under which
+    this env always runs: the reset decision is then reduced over that axis, so it stays a
+    real branch there too (one reset for all seeds when any copy of any seed finished)
+    instead of becoming a select that resets every step. Results are unchanged: finished
+    copies take the reset, the others keep their step.
     """
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -169,6 +175,9 @@ def batched(env: JaxEnv, num_envs: int, auto_reset: bool = False) -> JaxEnv:
         def reset_finished():
             return jax.vmap(tree_select)(state.done, vreset(keys[:, 1]), stepped)
 
-        return jax.lax.cond(jnp.any(state.done), reset_finished, lambda: stepped)
+        any_done = jnp.any(state.done)
+        if reset_axis_name is not None:
+            any_done = jax.lax.psum(any_done.astype(jnp.int32), reset_axis_name) > 0
+        return jax.lax.cond(any_done, reset_finished, lambda: stepped)
 
     return JaxEnv(spec=env.spec, reset=reset, step=step_with_reset if auto_reset else vstep)

@@ -22,7 +22,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from offon_jit.config import ConfigError
 
-RUNS_AXIS = "runs"
+RUNS_AXIS = "runs"  # the mesh axis the runs are sharded over
+SEEDS_AXIS = "seeds"  # the vmap axis over one device's runs (named so envs can reduce over it)
 
 
 def choose_device_count(num_runs: int, requested: int, available: int, multiple_of: int = 1) -> int:
@@ -70,7 +71,8 @@ class RunPlacement:
         spec = PartitionSpec(RUNS_AXIS)
         # check_vma=False: the body has no collectives, so every value is per-device by construction;
         # the checker would otherwise demand pcast annotations on scan carries built from constants.
-        return jax.jit(jax.shard_map(jax.vmap(fn), mesh=self.mesh, in_specs=spec, out_specs=spec, check_vma=False))
+        return jax.jit(jax.shard_map(jax.vmap(fn, axis_name=SEEDS_AXIS), mesh=self.mesh, in_specs=spec, out_specs=spec,
+                                     check_vma=False))
 
     @property
     def local_runs(self) -> np.ndarray:

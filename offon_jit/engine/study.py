@@ -36,7 +36,7 @@ from offon_jit.config import ConfigError, RunConfig
 from offon_jit.dreamer import agent as agent_lib
 from offon_jit.engine import chunks, evaluate
 from offon_jit.engine import multihost
-from offon_jit.engine.placement import make_placement
+from offon_jit.engine.placement import SEEDS_AXIS, make_placement
 from offon_jit.engine.progress import Progress
 from offon_jit.engine.run_state import AgentRun, new_run
 from offon_jit.engine.transitions import replay_schema
@@ -107,7 +107,8 @@ class Study:
         cfg = self.config
         if "jax" not in envs.get_task(cfg.task).backends or cfg.backend == "host":
             raise ConfigError(f"{cfg.task} with backend {cfg.backend!r} runs through HostStudy, not the jitted Study")
-        self.env = envs.make(cfg.task, "jax", cfg.num_envs, **self.env_options())
+        # The training envs always step inside the per-run vmap: reset decisions reduce over it.
+        self.env = envs.make(cfg.task, "jax", cfg.num_envs, reset_axis_name=SEEDS_AXIS, **self.env_options())
         self.eval_env = envs.make(cfg.task, "jax", auto_reset=False, **self.env_options())
         self.spec = self.env.spec
 

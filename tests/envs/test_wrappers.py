@@ -152,3 +152,24 @@ def test_batched_auto_reset_matches_per_env_auto_reset():
     _, b = rollout(batch_level, jax.random.PRNGKey(2), actions)
     jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
     assert bool(np.asarray(b.is_first).any())
+
+
+def test_reset_reduced_over_a_named_seed_axis_stays_a_branch_with_the_same_results():
+    """Under the engine's seed vmap a plain batch-level cond becomes a select that resets
+    every step; reducing the decision over the named axis keeps one real branch."""
+    raw = wrappers.time_limit(make_counter_env(terminal_at=100), 8)
+    plain = wrappers.batched(raw, 4, auto_reset=True)
+    named = wrappers.batched(raw, 4, auto_reset=True, reset_axis_name="seeds")
+    keys = jax.random.split(jax.random.PRNGKey(5), 3)
+    # Seeds and envs move at different speeds, so episodes end (and reset) at different steps.
+    actions = jnp.stack([jnp.tile((jnp.arange(4)[None] + 1) * (s + 1) * 3, (12, 1)) for s in range(3)])
+    _, expected = jax.vmap(lambda k, a: rollout(plain, k, a))(keys, actions)
+    _, got = jax.vmap(lambda k, a: rollout(named, k, a), axis_name="seeds")(keys, actions)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, expected, got)
+    resets = np.asarray(expected.is_first)  # (seeds, steps, envs)
+    assert resets.any() and len({r.tobytes() for r in resets}) == 3  # each seed resets on its own schedule
+    step = lambda env: lambda s, a: env.step(s, a)  # noqa: E731
+    states = jax.vmap(plain.reset)(keys)
+    plain_jaxpr = str(jax.make_jaxpr(jax.vmap(step(plain)))(states, actions[:, 0]))
+    named_jaxpr = str(jax.make_jaxpr(jax.vmap(step(named), axis_name="seeds"))(states, actions[:, 0]))
+    assert " cond[" in named_jaxpr and " cond[" not in plain_jaxpr
