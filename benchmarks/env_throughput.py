@@ -129,10 +129,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--host-tasks", nargs="*", default=None, help="override the host-backend task list")
     parser.add_argument("--jax-batches", nargs="*", type=int, default=None, help="override the JAX batch sizes")
     parser.add_argument("--seed-vmap-tasks", nargs="*", default=None, help="override the seed-vmap section's tasks")
+    parser.add_argument("--seed-vmap-shape", nargs=2, type=int, default=None, metavar=("SEEDS", "ENVS"),
+                        help="override the seed-vmap section's seeds and envs per seed")
     parser.add_argument("--label", default="", help="suffix for the result file name (e.g. mjx)")
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
-    for name in ("jax_tasks", "host_tasks", "jax_batches", "seed_vmap_tasks"):
+    for name in ("jax_tasks", "host_tasks", "jax_batches", "seed_vmap_tasks", "seed_vmap_shape"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
     rows = []

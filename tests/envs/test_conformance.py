@@ -21,7 +21,11 @@ from envs.random_policy import random_actions, random_actions_np
 
 LIMIT, STEPS, NUM_ENVS = 3, 9, 2
 # Humanoid and quadruped MJX programs take minutes to compile on a 2-core CPU: marked slow.
-SLOW_JAX = {"dmc/humanoid_walk-proprio", "dmc/quadruped_run-proprio"}
+# The other Playground tasks share one protocol implementation: reacher (the cheapest to
+# compile) checks it in CI, and test_dmc_playground.py compares every task with dm_control.
+SLOW_JAX = {"dmc/humanoid_walk-proprio", "dmc/quadruped_run-proprio", "dmc/hopper_hop-proprio",
+            "dmc/cheetah_run-proprio", "dmc/walker_walk-proprio", "dmc/finger_turn_hard-proprio",
+            "dmc/cup_catch-proprio"}
 PARAMS = [
     pytest.param(name, backend, marks=[pytest.mark.slow] if (backend == "jax" and name in SLOW_JAX) else [],
                  id=f"{name}[{backend}]")
