@@ -18,6 +18,10 @@ from benchmarks import compile_memory, profile_step, report, seed_scaling, study
 from benchmarks.common import save_result
 from offon_jit.engine.transitions import replay_schema
 
+# About 3.5 minutes of study runs and compiles on the 2-core CI machine, which would push the
+# suite past its 15-minute budget: run with `pytest -m slow tests/benchmarks`.
+pytestmark = pytest.mark.slow
+
 # The engine tests' SMALL study: MinAtar Breakout, tiny preset, batch 4 x 16, 32 env steps per
 # eval chunk, prefill 64, 40-step episodes. Buffers must hold 2 chunks + prefill = 128 steps as
 # there: seed_scaling sizes them for warmup + repeats chunks, compile_memory for 2.
