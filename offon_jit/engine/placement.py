@@ -85,8 +85,8 @@ class RunPlacement:
         """This process's runs as numpy arrays (leading axis = `local_runs`)."""
 
         def local(x):
-            if x is None or not isinstance(x, jax.Array) or x.is_fully_addressable:
-                return None if x is None else np.asarray(jax.device_get(x))
+            if not isinstance(x, jax.Array) or x.is_fully_addressable:
+                return np.asarray(jax.device_get(x))
             shards = {}
             for shard in x.addressable_shards:
                 start = shard.index[0].start or 0
