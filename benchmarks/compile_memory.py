@@ -79,7 +79,7 @@ def measured_device_peak(study, compiled_active, compiled_offline) -> dict | Non
     if before is None:
         return None
     active = study.initial_state(harness.phase(study, "active"))["active"]
-    active = jax.block_until_ready(compiled_active(active, None)[0])
+    active = jax.block_until_ready(compiled_active(active, {})[0])
     after_active = harness.device_memory_stats()
     passive = study.initial_state(harness.phase(study, "passive"), active.buffer)["passive"]
     jax.block_until_ready(compiled_offline(passive)[0])
@@ -97,7 +97,7 @@ def bench(settings: dict, preset: str, seeds: int) -> dict:
     )  # fmt: skip
     study = harness.make_study(config, devices=1)
     active, passive = abstract_states(study)
-    compiled_active, active_times = harness.compile_timed(study.active_chunk, active, None)
+    compiled_active, active_times = harness.compile_timed(study.active_chunk, active, {})
     compiled_offline, offline_times = harness.compile_timed(study.offline_chunk, passive)
     row = {
         "preset": preset,

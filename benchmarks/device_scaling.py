@@ -57,10 +57,10 @@ def measure(config, devices: int, repeats: int) -> dict:
     study = Study(config, progress=False, devices=devices)
     phase = harness.phase(study, "active")
     state = study.initial_state(phase)
-    compiled, timings = harness.compile_timed(study.active_chunk, state["active"], None)
+    compiled, timings = harness.compile_timed(study.active_chunk, state["active"], {})
 
     def step(active):
-        active, _, out = compiled(active, None)
+        active, _, out = compiled(active, {})
         return active
 
     _, times = harness.timed_calls(step, state["active"], repeats)

@@ -56,20 +56,20 @@ def bench_preset(settings: dict, preset: str) -> dict:
     harness.log(f"[{preset}] {max(seed_counts)} seeds initialised and prefilled in {init_s:.1f} s")
     updates, env_steps = config.updates_per_chunk, config.eval_interval
 
-    single, single_compile = harness.compile_timed(study.active_chunk, harness.seed_slice(runs, 0, 1), None)
+    single, single_compile = harness.compile_timed(study.active_chunk, harness.seed_slice(runs, 0, 1), {})
 
     def one_after_another(states):
         # Each run waits for the previous one, as separate runs of one seed would.
-        return [jax.block_until_ready(single(state, None)[0]) for state in states]
+        return [jax.block_until_ready(single(state, {})[0]) for state in states]
 
     rows = []
     for seeds in seed_counts:
         if seeds == 1:
             compiled, compile_times = single, single_compile
         else:
-            compiled, compile_times = harness.compile_timed(study.active_chunk, harness.seed_slice(runs, 0, seeds), None)
+            compiled, compile_times = harness.compile_timed(study.active_chunk, harness.seed_slice(runs, 0, seeds), {})
         times = harness.timed_interleaved(
-            {"vmapped": lambda r, c=compiled: c(r, None)[0], "sequential": one_after_another},
+            {"vmapped": lambda r, c=compiled: c(r, {})[0], "sequential": one_after_another},
             {"vmapped": harness.seed_slice(runs, 0, seeds), "sequential": [harness.seed_slice(runs, i, i + 1) for i in range(seeds)]},
             repeats, warmup,
         )  # fmt: skip

@@ -112,8 +112,8 @@ def steady_state(settings: dict, study) -> dict:
     repeats, warmup = settings["repeats"], settings["warmup"]
 
     def active_step(state):
-        a, t, _ = proj_study.active_chunk(state["active"], state["tandem"])
-        return {"active": a, "tandem": t}
+        a, followers, _ = proj_study.active_chunk(state["active"], {"tandem": state["tandem"]})
+        return {"active": a, **followers}
 
     compile_times = {}
     start = time.perf_counter()

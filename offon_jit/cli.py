@@ -2,6 +2,7 @@
 
     offon-jit run [--task ... --agents active,passive,tandem ...]   (no arguments: the main job)
     offon-jit plot RUN_DIR
+    offon-jit experiment NAME|all|list [--scale smoke|paper]   (one per paper figure / table)
     offon-jit model-summary --preset s --task dmc/cheetah_run-vision
 """
 
@@ -19,7 +20,41 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(subcommands)
     add_plot_parser(subcommands)
     add_model_summary_command(subcommands)
+    add_experiment_command(subcommands)
     return parser
+
+
+def add_experiment_command(subcommands) -> None:
+    parser = subcommands.add_parser("experiment", help="regenerate a paper figure or table (list: show them all)")
+    parser.add_argument("name", help="fig2 ... fig8, figS1 ... figS9, tableS2, 'all', or 'list'")
+    parser.add_argument("--scale", default="smoke", choices=("smoke", "paper"),
+                        help="smoke: minutes on a CPU; paper: the paper's protocol (default: smoke)")
+    parser.add_argument("--out-root", default="runs/experiments", help="where studies and figures go")
+    parser.add_argument("--devices", type=int, default=0, help="devices to shard runs over (0: all that divide them)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=experiment_command)
+
+
+def experiment_command(args: argparse.Namespace) -> int:
+    import json
+
+    from experiments.catalog import EXPERIMENTS
+    from experiments.runner import run_experiment
+
+    if args.name == "list":
+        for name, experiment in EXPERIMENTS.items():
+            print(f"{name:8s} {experiment.title}")
+        return 0
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        print(f"offon-jit experiment: unknown experiment {unknown[0]!r}; choose from {', '.join(EXPERIMENTS)}, "
+              "all or list", file=sys.stderr)
+        return 2
+    for name in names:
+        result = run_experiment(name, args.scale, args.out_root, progress=not args.no_progress, devices=args.devices)
+        print(json.dumps({"experiment": name, **result}, indent=2))
+    return 0
 
 
 def add_model_summary_command(subcommands) -> None:

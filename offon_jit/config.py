@@ -12,7 +12,7 @@ import dataclasses
 import json
 import pathlib
 
-AGENTS = ("active", "passive", "tandem")
+from offon_jit.engine.variants import BASE_AGENTS, VARIANTS
 
 
 class ConfigError(ValueError):
@@ -23,7 +23,7 @@ class ConfigError(ValueError):
 class RunConfig:
     # Defaults are the README's main job: a CPU-sized study on the quick debug task.
     task: str = "debug/point_reach"
-    agents: tuple[str, ...] = AGENTS
+    agents: tuple[str, ...] = BASE_AGENTS  # any of engine/variants.py's VARIANTS
     num_seeds: int = 2
     seed: int = 0
     env_steps: int = 2_000
@@ -43,9 +43,19 @@ class RunConfig:
     out_dir: str = "runs/default"
     sticky_prob: float = -1.0  # <0: the suite default (MinAtar 0.1)
     model_overrides: tuple[tuple[str, object], ...] = ()
+    # -- remedies and controls (paper Sec. 4 and App. A.6-A.7); tuples are hyperparameter axes --
+    expl_weights: tuple[float, ...] = (0.0,)  # the Active's w_expl (Eq. 5); 1.0 = the Active-expl agent
+    disag_models: int = 8  # Plan2Explore ensemble heads, used when an expl weight is > 0
+    ood_thresholds: tuple[float, ...] = (1.35,)  # passive_auto: OOD ratio above which it interacts
+    fixed_intervals: tuple[int, ...] = (20_000,)  # passive_fixed: env steps N between bursts
+    burst_steps: int = 2_000  # self-generated env steps per burst (paper: 2K)
+    tandem_alphas: tuple[float, ...] = (0.1,)  # tandem_alpha: init (1 - a) w_Active + a w_Tandem (Eq. S3)
+    split_chunk_len: int = 0  # passive_mixed keeps random chunks of this many steps per env (0: seq_len * 4)
+    record_traces: bool = True  # save one final test episode per run (Fig. S3/S4 data)
 
     def __post_init__(self):
-        object.__setattr__(self, "agents", tuple(self.agents))
+        for name in ("agents", "expl_weights", "ood_thresholds", "fixed_intervals", "tandem_alphas"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         self.validate()
 
     # -- validation at the edge ------------------------------------------------
@@ -57,10 +67,10 @@ class RunConfig:
         except KeyError as err:
             raise ConfigError(str(err.args[0])) from None
         if not self.agents:
-            raise ConfigError("agents is empty: choose any of " + ", ".join(AGENTS))
-        unknown = [a for a in self.agents if a not in AGENTS]
+            raise ConfigError("agents is empty: choose any of " + ", ".join(VARIANTS))
+        unknown = [a for a in self.agents if a not in VARIANTS]
         if unknown:
-            raise ConfigError(f"unknown agents {unknown}; choose from {', '.join(AGENTS)}")
+            raise ConfigError(f"unknown agents {unknown}; choose from {', '.join(VARIANTS)}")
         if len(set(self.agents)) != len(self.agents):
             raise ConfigError(f"agents listed twice: {list(self.agents)}")
         for name in ("num_seeds", "env_steps", "num_envs", "train_every", "batch_size", "seq_len",
@@ -107,6 +117,36 @@ class RunConfig:
             raise ConfigError("active_run is only for runs without an Active agent (the Active provides the data)")
         if self.sticky_prob >= 0 and entry.suite != "minatar":
             raise ConfigError("sticky_prob only applies to MinAtar tasks")
+        self._validate_remedies()
+
+    def _validate_remedies(self) -> None:
+        axes = {"expl_weights": self.expl_weights, "ood_thresholds": self.ood_thresholds,
+                "fixed_intervals": self.fixed_intervals, "tandem_alphas": self.tandem_alphas}
+        for name, values in axes.items():
+            if not values:
+                raise ConfigError(f"{name} is empty: give at least one value")
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{name} lists a value twice: {list(values)}")
+        if not all(0.0 <= w <= 1.0 for w in self.expl_weights):
+            raise ConfigError(f"expl_weights must lie in [0, 1] (w_task = 1 - w_expl), got {list(self.expl_weights)}")
+        if any(w > 0 for w in self.expl_weights) and self.disag_models < 2:
+            raise ConfigError(f"an exploration weight > 0 needs disag_models >= 2 (ensemble disagreement), got {self.disag_models}")
+        if not all(t > 0 for t in self.ood_thresholds):
+            raise ConfigError(f"ood_thresholds must be > 0, got {list(self.ood_thresholds)}")
+        if not all(0.0 <= a <= 1.0 for a in self.tandem_alphas):
+            raise ConfigError(f"tandem_alphas must lie in [0, 1], got {list(self.tandem_alphas)}")
+        bad = [n for n in self.fixed_intervals if n <= 0 or n % self.train_every]
+        if bad:
+            raise ConfigError(f"fixed_intervals {bad} must be positive multiples of train_every ({self.train_every})")
+        if self.burst_steps <= 0 or self.burst_steps % self.num_envs:
+            raise ConfigError(f"burst_steps ({self.burst_steps}) must be a positive multiple of num_envs ({self.num_envs})")
+        if self.burst_steps // self.num_envs < self.seq_len and any(VARIANTS[a].interaction for a in self.agents):
+            raise ConfigError(f"burst_steps ({self.burst_steps}) gives fewer steps per env than seq_len ({self.seq_len})")
+        if self.split_chunk_len < 0:
+            raise ConfigError(f"split_chunk_len must be >= 0, got {self.split_chunk_len}")
+        lockstep_only = [a for a in self.agents if VARIANTS[a].needs_lockstep and "active" not in self.agents]
+        if lockstep_only:
+            raise ConfigError(f"{lockstep_only} copy the Active's world model at every step: run them with the active agent")
 
     # -- derived quantities -------------------------------------------------------
     @property
@@ -139,6 +179,10 @@ class RunConfig:
         return self.iterations_per_chunk * self.updates_per_iteration // self.iterations_per_update
 
     @property
+    def mixed_chunk_len(self) -> int:
+        return self.split_chunk_len or 4 * self.seq_len
+
+    @property
     def run_dir(self) -> pathlib.Path:
         return pathlib.Path(self.out_dir)
 
@@ -150,6 +194,9 @@ class RunConfig:
         raw = json.loads(text)
         raw["agents"] = tuple(raw["agents"])
         raw["model_overrides"] = tuple(tuple(kv) for kv in raw.get("model_overrides", ()))
+        for name in ("expl_weights", "ood_thresholds", "fixed_intervals", "tandem_alphas"):
+            if name in raw:
+                raw[name] = tuple(raw[name])
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:

@@ -1,4 +1,6 @@
-"""Plots from saved metrics: metric vs env steps per agent, mean and spread over seeds."""
+"""Plots from saved metrics: metric vs env steps per curve label, mean and spread over seeds.
+
+A run's quick-look plots; the paper-style figures of experiments/ use offon_jit.analysis."""
 
 from __future__ import annotations
 
@@ -14,15 +16,16 @@ import numpy as np  # noqa: E402
 from offon_jit.metrics_log import read_rows  # noqa: E402
 
 AGENT_COLORS = {"active": "tab:red", "passive": "tab:blue", "tandem": "tab:green"}
-DEFAULT_PLOTS = {"score": "Episode score", "eval_wm_loss": "World-model loss on eval episodes", "ood_ratio": "OOD ratio"}
+DEFAULT_PLOTS = {"score": "Episode score", "eval_wm_loss": "World-model loss on eval episodes", "ood_ratio": "OOD ratio",
+                 "value_error": "Value error V(s0) - MC return", "self_generated_pct": "Self-generated data (%)"}
 
 
 def curves(rows: list[dict], metric: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """agent -> (env_steps, mean over seeds, std over seeds) for rows that have `metric`."""
+    """label -> (env_steps, mean over seeds, std over seeds) for rows that have `metric`."""
     table: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         if row.get(metric) is not None:
-            table[row["agent"]][row["env_steps"]].append(row[metric])
+            table[row.get("label", row["agent"])][row["env_steps"]].append(row[metric])
     out = {}
     for agent, by_step in table.items():
         steps = np.array(sorted(by_step))
@@ -36,9 +39,9 @@ def plot_metric(rows: list[dict], metric: str, title: str, path: pathlib.Path) -
     if not data:
         return None
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for agent, (steps, mean, std) in sorted(data.items()):
-        color = AGENT_COLORS.get(agent)
-        ax.plot(steps, mean, label=agent.capitalize(), color=color)
+    for label, (steps, mean, std) in sorted(data.items()):
+        color = AGENT_COLORS.get(label)  # base agents keep their colours, variants take the cycle's
+        ax.plot(steps, mean, label=label.capitalize(), color=color)
         ax.fill_between(steps, mean - std, mean + std, alpha=0.2, color=color)
     ax.set_xlabel("env steps")
     ax.set_ylabel(title)

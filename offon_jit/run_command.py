@@ -13,7 +13,11 @@ from offon_jit.config import RunConfig
 
 _HELP = {
     "task": "paper task name (python -m envs list)",
-    "agents": "comma-separated subset of active,passive,tandem",
+    "agents": "comma-separated agents: active, passive, tandem or a variant of engine/variants.py",
+    "expl_weights": "the Active's exploration weights w_expl (several: a vmapped hyperparameter axis)",
+    "ood_thresholds": "passive_auto OOD-ratio thresholds (several: a vmapped hyperparameter axis)",
+    "fixed_intervals": "passive_fixed burst intervals N in env steps (several: a vmapped axis)",
+    "tandem_alphas": "tandem_alpha weight-mix alphas (several: a vmapped axis)",
     "num_seeds": "seeds run side by side in one vmapped program",
     "env_steps": "env steps per agent (agent steps summed over parallel envs)",
     "preset": "model size: tiny, xs, s (the paper's), m, l",
@@ -34,6 +38,16 @@ def _parse_override(text: str) -> tuple[str, object]:
         return key, value
 
 
+def _list_of(element_type):
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(element_type(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {element_type.__name__}") from None
+
+    return parse
+
+
 def add_run_parser(subparsers) -> None:
     parser = subparsers.add_parser("run", help="train Active/Passive/Tandem agents (no arguments: the README's main job)")
     for field in dataclasses.fields(RunConfig):
@@ -44,6 +58,11 @@ def add_run_parser(subparsers) -> None:
         elif field.name == "model_overrides":
             parser.add_argument("--model", dest="model_overrides", action="append", type=_parse_override,
                                 default=[], metavar="KEY=VALUE", help=_HELP[field.name])
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=_HELP.get(field.name))
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=_list_of(type(default[0])), default=default,
+                                help=(_HELP.get(field.name) or "comma-separated values") + f" (default: {default})")
         else:
             parser.add_argument(flag, type=type(default), default=default, help=_HELP.get(field.name))
     parser.add_argument("--resume", action="store_true", help="continue the run in --out-dir from its last checkpoint")

@@ -14,6 +14,9 @@ objective = adv (continuous: gradients flow through the imagined dynamics, as in
 the value baseline is not stop-gradiented) or log pi(a_t|s_t) * sg(adv) (discrete:
 Reinforce). Critic loss: mean_t weight_t * (-ln p_psi(R_t | s_t) - ln p_psi(v_slow(s_t) | s_t)).
 The slow critic then moves towards the critic by `slow_critic_fraction`.
+
+With an exploration reward (Plan2Explore, `expl_reward_fn`), r_t above becomes
+(1 - w) r_t + w r_disag(s_{t-1}, a_{t-1}): the disagreement of the transition that led to s_t.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from offon_jit.dreamer.distributions import (
 )
 from offon_jit.dreamer.networks import MLP, TwoHotHead, output_init
 from offon_jit.dreamer.normalizer import ReturnNormState, return_scale, update_return_norm
+from offon_jit.dreamer.plan2explore import mixed_reward
 from offon_jit.dreamer.rssm import Latent
 from offon_jit.dreamer.world_model import WorldModel
 
@@ -116,13 +120,24 @@ def imagine(
 def actor_loss(
     actor_params, *, wm_model, wm_params, actor_model, critic_model, critic_params,
     start: Latent, start_cont, norm_state: ReturnNormState, key, config: DreamerConfig,
+    expl_reward_fn=None, expl_weight=0.0,
 ):  # fmt: skip
-    """Scalar actor loss and aux (trajectory, returns, weights, new normaliser state, metrics)."""
+    """Scalar actor loss and aux (trajectory, returns, weights, new normaliser state, metrics).
+
+    `expl_reward_fn(latents, actions) -> (H, N)`, if given, is the exploration reward of the
+    transitions (s_t, a_t), t < H; it is mixed with the task reward by `expl_weight` (Eq. 5).
+    """
     backprop = not actor_model.discrete
     latents, actions = imagine(wm_model, wm_params, actor_model, actor_params, start, key, config.imag_horizon, backprop)
     feat = latents.feat()  # (H+1, N, F)
     bins = twohot_bins(config.twohot_bins, config.twohot_low, config.twohot_high)
     reward = twohot_mean(wm_model.apply(wm_params, feat[1:], method=WorldModel.reward_logits), bins)
+    expl_metrics = {}
+    if expl_reward_fn is not None:
+        expl_reward = expl_reward_fn(jax.tree_util.tree_map(lambda x: x[:-1], latents), actions)
+        chex.assert_equal_shape([expl_reward, reward])
+        expl_metrics = {"imag_task_reward": jnp.mean(reward), "imag_disag_reward": jnp.mean(expl_reward)}
+        reward = mixed_reward(reward, expl_reward, expl_weight)
     cont = jnp.concatenate(
         [start_cont[None], bernoulli_mode(wm_model.apply(wm_params, feat[1:], method=WorldModel.cont_logit))], 0
     )
@@ -153,6 +168,7 @@ def actor_loss(
         "retnorm_low": norm_state.low,
         "retnorm_high": norm_state.high,
         "retnorm_scale": scale,
+        **expl_metrics,
     }
     aux = {"feat": sg(feat), "returns": sg(returns), "weight": weight, "norm_state": norm_state, "metrics": metrics}
     return loss, aux
@@ -176,16 +192,17 @@ def ema_update(slow, fast, fraction: float):
 def actor_critic_update(
     params: dict, opt_states: dict, norm_state: ReturnNormState, *, wm_model, wm_params, actor_model,
     critic_model, start: Latent, start_cont, key, config: DreamerConfig, optimizers: dict,
+    expl_reward_fn=None, expl_weight=0.0,
 ):  # fmt: skip
     """One actor step, one critic step (on the actor's trajectory) and the slow-critic EMA.
 
     `params`/`opt_states` hold 'actor', 'critic' (and 'slow_critic' in params). Returns
-    (params, opt_states, norm_state, metrics).
+    (params, opt_states, norm_state, metrics). `expl_reward_fn`/`expl_weight`: see `actor_loss`.
     """
     (a_loss, aux), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(
         params["actor"], wm_model=wm_model, wm_params=wm_params, actor_model=actor_model, critic_model=critic_model,
         critic_params=params["critic"], start=start, start_cont=start_cont, norm_state=norm_state, key=key,
-        config=config,
+        config=config, expl_reward_fn=expl_reward_fn, expl_weight=expl_weight,
     )  # fmt: skip
     a_updates, actor_opt = optimizers["actor"].update(a_grads, opt_states["actor"], params["actor"])
     actor_params = optax.apply_updates(params["actor"], a_updates)

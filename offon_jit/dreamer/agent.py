@@ -6,6 +6,9 @@ as static fields), so each can be `jit`ed and `vmap`ed over a leading seed axis:
     state = jax.vmap(lambda k: init_agent(k, spec, config))(seed_keys)
     state, metrics = jax.jit(jax.vmap(train_step))(state, batches, keys)
 
+`train_world_model` (a Python bool) must be static under `jit`:
+`jax.jit(train_step, static_argnames="train_world_model")`.
+
 Batch convention (DreamerV3 v1), arrays with leading axes (B, T):
     obs          (B, T, *obs_shape)  raw env observations (uint8 images / float32 vectors)
     action       (B, T, A)           action taken AFTER observing obs[t] (one-hot float for
@@ -32,9 +35,20 @@ from envs.spec import EnvSpec
 from offon_jit.dreamer.actor_critic import actor_critic_update, make_actor, make_critic
 from offon_jit.dreamer.actor_critic import imagine as imagine_latents
 from offon_jit.dreamer.config import DreamerConfig
-from offon_jit.dreamer.distributions import twohot_bins, twohot_mean
+from offon_jit.dreamer.distributions import symexp, twohot_bins, twohot_mean
+from offon_jit.dreamer.mixing import mix_agents
 from offon_jit.dreamer.normalizer import ReturnNormState, init_return_norm
-from offon_jit.dreamer.optim import make_optimizers
+from offon_jit.dreamer.optim import make_optimizers, trained_groups
+from offon_jit.dreamer.plan2explore import (
+    disagreement_of,
+    ensemble_update,
+    init_ensemble,
+)
+from offon_jit.dreamer.policy_autoencoder import (
+    init_policy_autoencoder,
+    policy_ae_update,
+    reconstruction_error,
+)
 from offon_jit.dreamer.rssm import Latent, reset_where_first
 from offon_jit.dreamer.world_model import (
     WorldModel,
@@ -51,14 +65,23 @@ sg = jax.lax.stop_gradient
 
 POLICY_MODES = ("explore", "eval")
 
+# Optional modules draw their init keys by fold_in, so switching them on or off never
+# changes the keys (hence the parameters) of the world model, actor and critic.
+DISAG_KEY_SALT = 0x5D15A6
+POLICY_AE_KEY_SALT = 0x9A0E
+
 __all__ = [
     "AgentState",
     "DreamerConfig",
     "PolicyCarry",
     "agent_latent",
+    "decode_observation",
+    "disagreement_reward",
     "imagine",
     "init_agent",
     "initial_policy_carry",
+    "mix_agents",
+    "policy_input_loss",
     "policy_step",
     "train_step",
     "value_estimate",
@@ -71,10 +94,13 @@ __all__ = [
 class AgentState:
     """Everything one DreamerV3 agent owns. Arrays only, plus static config and spec."""
 
-    params: dict  # {'wm', 'actor', 'critic', 'slow_critic'}: Flax variable dicts
-    opt_states: dict  # {'wm', 'actor', 'critic'}: Optax states
+    params: dict  # {'wm', 'actor', 'critic', 'slow_critic'} (+ 'disag', 'policy_ae' if enabled): Flax variables
+    opt_states: dict  # one Optax state per trained group: {'wm', 'actor', 'critic'} (+ 'disag', 'policy_ae')
     return_norm: ReturnNormState
     step: jax.Array  # int32: completed train steps
+    # float32 scalar w_expl of Eq. 5 (an array so runs with different weights vmap together);
+    # ignored when config.disag_models == 0.
+    expl_weight: jax.Array
     config: DreamerConfig = struct.field(pytree_node=False)
     spec: EnvSpec = struct.field(pytree_node=False)
 
@@ -104,14 +130,22 @@ def _actor(spec: EnvSpec, config: DreamerConfig):
     return make_actor(config, spec.action.dim, spec.action.is_discrete)
 
 
-def init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig) -> AgentState:
-    """Fresh parameters, optimiser states and normaliser; the slow critic starts as a copy."""
+def init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weight=0.0) -> AgentState:
+    """Fresh parameters, optimiser states and normaliser; the slow critic starts as a copy.
+
+    `expl_weight` is w_expl of Eq. 5 in [0, 1] (may be traced, e.g. vmapped); imagined
+    rewards are (1 - w) r_task + w r_disag. It has no effect when config.disag_models == 0.
+    """
     check_spec(spec)
-    return _init_agent(key, spec, config)
+    if jnp.ndim(expl_weight) != 0:
+        raise ValueError(f"expl_weight must be a scalar (vmap init_agent for several), got shape {jnp.shape(expl_weight)}")
+    if not isinstance(expl_weight, jax.core.Tracer) and not 0.0 <= float(expl_weight) <= 1.0:
+        raise ValueError(f"expl_weight must lie in [0, 1] (w_task = 1 - w_expl), got {float(expl_weight)}")
+    return _init_agent(key, spec, config, jnp.asarray(expl_weight, jnp.float32))
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
-def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig) -> AgentState:
+def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weight: jax.Array) -> AgentState:
     # Jitted: one compiled program instead of hundreds of eagerly dispatched init ops.
     wm_key, actor_key, critic_key = jax.random.split(key, 3)
     feat = jnp.zeros((1, config.feat_size), jnp.float32)
@@ -122,13 +156,18 @@ def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig) -> AgentSt
         "critic": critic,
         "slow_critic": jax.tree_util.tree_map(jnp.copy, critic),
     }
+    if config.disag_models:
+        params["disag"] = init_ensemble(jax.random.fold_in(key, DISAG_KEY_SALT), config, spec.action.dim)
+    if config.policy_ae_bottleneck:
+        params["policy_ae"] = init_policy_autoencoder(jax.random.fold_in(key, POLICY_AE_KEY_SALT), config)
     optimizers = make_optimizers(config)
-    opt_states = {name: optimizers[name].init(params[name]) for name in ("wm", "actor", "critic")}
+    opt_states = {name: optimizers[name].init(params[name]) for name in trained_groups(config)}
     return AgentState(
         params=params,
         opt_states=opt_states,
         return_norm=init_return_norm(),
         step=jnp.zeros((), jnp.int32),
+        expl_weight=expl_weight.astype(jnp.float32).reshape(()),
         config=config,
         spec=spec,
     )
@@ -187,45 +226,79 @@ def _check_batch_matches_spec(batch: dict, spec: EnvSpec) -> None:
         )
 
 
-def train_step(agent_state: AgentState, batch: dict, key) -> tuple[AgentState, dict]:
+def train_step(agent_state: AgentState, batch: dict, key, train_world_model: bool = True) -> tuple[AgentState, dict]:
     """One DreamerV3 update: world model, then actor and critic in imagination.
 
     Imagination starts from every posterior state of the batch (B*T starts) and uses
-    the freshly updated world model, as DreamerV3 v1 does. Returns the new state and
-    a dict of scalar metrics (see `README.md` for the keys).
+    the freshly updated world model, as DreamerV3 v1 does. With `train_world_model=False`
+    (a static Python bool) the world model and its optimiser state stay exactly as they
+    are (its losses are still reported; 'wm_grad_norm' is 0) and the actor and critic
+    learn in imagination of that fixed model. The Plan2Explore ensemble and the policy
+    autoencoder, when enabled, train on the batch's stop-gradient posterior either way
+    (the ensemble before imagination, so its updated disagreement is the reward).
+    Returns the new state and a dict of scalar metrics (see `README.md` for the keys).
     """
+    if not isinstance(train_world_model, bool):
+        raise TypeError(
+            "train_world_model must be a Python bool (static under jit: "
+            f"jax.jit(train_step, static_argnames='train_world_model')), got {type(train_world_model).__name__}"
+        )
     spec, config = agent_state.spec, agent_state.config
     _check_batch_matches_spec(batch, spec)
     params, opt_states = agent_state.params, agent_state.opt_states
     optimizers = make_optimizers(config)
     wm_key, ac_key = jax.random.split(key)
 
-    def wm_objective(wm_params):
-        losses, extras = world_model_outputs(wm_params, batch, wm_key, config)
-        return jnp.mean(losses["total"]), (losses, extras)
+    if train_world_model:
 
-    (_, (losses, extras)), wm_grads = jax.value_and_grad(wm_objective, has_aux=True)(params["wm"])
-    wm_updates, wm_opt = optimizers["wm"].update(wm_grads, opt_states["wm"], params["wm"])
-    wm_params = optax.apply_updates(params["wm"], wm_updates)
+        def wm_objective(wm_params):
+            losses, extras = world_model_outputs(wm_params, batch, wm_key, config)
+            return jnp.mean(losses["total"]), (losses, extras)
 
-    flatten = lambda x: sg(x.reshape((-1,) + x.shape[2:]))
-    start = jax.tree_util.tree_map(flatten, extras["post"])
+        (_, (losses, extras)), wm_grads = jax.value_and_grad(wm_objective, has_aux=True)(params["wm"])
+        wm_updates, wm_opt = optimizers["wm"].update(wm_grads, opt_states["wm"], params["wm"])
+        wm_params = optax.apply_updates(params["wm"], wm_updates)
+        wm_grad_norm = optax.tree.norm(wm_grads)
+    else:
+        losses, extras = world_model_outputs(params["wm"], batch, wm_key, config)
+        wm_params, wm_opt = params["wm"], opt_states["wm"]
+        wm_grad_norm = jnp.zeros((), jnp.float32)
+
+    post = jax.tree_util.tree_map(sg, extras["post"])
+    aux_params, aux_opt, aux_metrics = {}, {}, {}
+    expl_reward_fn = None
+    if config.disag_models:
+        aux_params["disag"], aux_opt["disag"], disag_metrics = ensemble_update(
+            params["disag"], opt_states["disag"], optimizers["disag"], config, post,
+            batch["action"].astype(jnp.float32), batch["is_first"],
+        )  # fmt: skip
+        aux_metrics.update(disag_metrics)
+        expl_reward_fn = functools.partial(disagreement_of, aux_params["disag"], config)
+    if config.policy_ae_bottleneck:
+        aux_params["policy_ae"], aux_opt["policy_ae"], ae_metrics = policy_ae_update(
+            params["policy_ae"], opt_states["policy_ae"], optimizers["policy_ae"], config, post.feat()
+        )
+        aux_metrics.update(ae_metrics)
+
+    flatten = lambda x: x.reshape((-1,) + x.shape[2:])
+    start = jax.tree_util.tree_map(flatten, post)
     start_cont = 1.0 - flatten(batch["is_terminal"]).astype(jnp.float32)
     ac_params, ac_opt, norm_state, ac_metrics = actor_critic_update(
         {**params, "wm": wm_params}, opt_states, agent_state.return_norm,
         wm_model=_world_model(agent_state), wm_params=wm_params, actor_model=_actor(spec, config),
         critic_model=make_critic(config), start=start, start_cont=start_cont, key=ac_key, config=config,
-        optimizers=optimizers,
+        optimizers=optimizers, expl_reward_fn=expl_reward_fn, expl_weight=agent_state.expl_weight,
     )  # fmt: skip
 
     metrics = {f"wm_{name}": jnp.mean(value) for name, value in losses.items()}
-    metrics["wm_grad_norm"] = optax.tree.norm(wm_grads)
+    metrics["wm_grad_norm"] = wm_grad_norm
     metrics["post_entropy"] = jnp.mean(extras["post_entropy"])
     metrics["prior_entropy"] = jnp.mean(extras["prior_entropy"])
     metrics.update(ac_metrics)
+    metrics.update(aux_metrics)
     new_state = agent_state.replace(
-        params=ac_params,
-        opt_states={**ac_opt, "wm": wm_opt},
+        params={**ac_params, **aux_params},
+        opt_states={**ac_opt, **aux_opt, "wm": wm_opt},
         return_norm=norm_state,
         step=agent_state.step + 1,
     )
@@ -258,3 +331,40 @@ def imagine(agent_state: AgentState, start: Latent, key, horizon: int | None = N
         _world_model(agent_state), agent_state.params["wm"], _actor(spec, config), agent_state.params["actor"],
         start, key, horizon, backprop=False,
     )  # fmt: skip
+
+
+def disagreement_reward(agent_state: AgentState, latent: Latent, action: jax.Array) -> jax.Array:
+    """Plan2Explore intrinsic reward of (s, a): std across ensemble heads, mean over output dims.
+
+    latent with any leading axes L, action (*L, A) float (one-hot for discrete spaces).
+    Returns an array of shape L. Raises ValueError when config.disag_models == 0.
+    """
+    if action.shape[-1] != agent_state.spec.action.dim:
+        raise ValueError(f"{agent_state.spec.name}: action must end with dim {agent_state.spec.action.dim}, got {action.shape}")
+    if agent_state.config.disag_models == 0:
+        raise ValueError("this agent has no Plan2Explore ensemble (DreamerConfig.disag_models=0)")
+    return disagreement_of(agent_state.params["disag"], agent_state.config, latent, action)
+
+
+def policy_input_loss(agent_state: AgentState, latent: Latent) -> jax.Array:
+    """Policy-input autoencoder's mean squared reconstruction error per state (mean over
+    feature dims), with the latent's leading shape. High values flag novel policy inputs."""
+    if agent_state.config.policy_ae_bottleneck == 0:
+        raise ValueError("this agent has no policy-input autoencoder (DreamerConfig.policy_ae_bottleneck=0)")
+    return reconstruction_error(agent_state.params["policy_ae"], agent_state.config, latent.feat())
+
+
+def _decode(world_model: WorldModel, feat):
+    return world_model.decoder(feat)
+
+
+def decode_observation(agent_state: AgentState, latent: Latent) -> jax.Array:
+    """The decoder's observation for latents with any leading axes L.
+
+    Image specs: uint8 (*L, H, W, C) (rounded, clipped to [0, 255]); vector specs:
+    float32 (*L, D), the decoder's symlog-space output mapped back by symexp.
+    """
+    decoded = _world_model(agent_state).apply(agent_state.params["wm"], latent.feat(), method=_decode)
+    if agent_state.spec.is_image:
+        return jnp.clip(jnp.round(decoded * 255.0), 0.0, 255.0).astype(jnp.uint8)
+    return symexp(decoded).astype(jnp.float32)

@@ -91,6 +91,16 @@ class DreamerConfig:
     critic_lr: float = 3e-5
     critic_eps: float = 1e-5
     critic_clip: float = 100.0
+    # --- Plan2Explore ensemble (Sekar et al. 2020; v1 expl.py 'Disag'), paper Sec. 4.1 ---
+    disag_models: int = 0  # ensemble heads; 0 = no ensemble (the paper uses 8)
+    disag_layers: int = 0  # hidden layers per head; 0 = the preset's `layers`
+    disag_units: int = 0  # hidden width per head; 0 = the preset's `units`
+    expl_lr: float = 1e-4  # the ensemble's own Adam (v1 'expl_opt')
+    expl_eps: float = 1e-5
+    expl_clip: float = 100.0
+    # --- policy-input autoencoder (paper App. A.3, Eq. S2): an OOD detector, not used for acting ---
+    policy_ae_bottleneck: int = 32  # code size; 0 disables the autoencoder
+    policy_ae_lr: float = 1e-4  # its own Adam; eps and clip are expl_eps / expl_clip
     # --- replay-side defaults, read by the training engine ---
     batch_size: int = 16  # sequences per update
     batch_length: int = 64  # steps per sequence
@@ -125,6 +135,14 @@ class DreamerConfig:
         """Width of the latent features (h, flat z) fed to heads, actor and critic."""
         return self.deter + self.stoch_size
 
+    @property
+    def disag_head_layers(self) -> int:
+        return self.disag_layers or self.layers
+
+    @property
+    def disag_head_units(self) -> int:
+        return self.disag_units or self.units
+
     def __post_init__(self):
         if self.preset not in PRESETS and self.preset != "custom":
             raise ValueError(f"unknown size preset {self.preset!r}; valid presets: {', '.join(PRESETS)} (or 'custom')")
@@ -147,12 +165,19 @@ class DreamerConfig:
         positive_floats = (
             "layernorm_eps", "action_clip", "discount_horizon", "retnorm_max", "actor_min_std",
             "wm_lr", "wm_eps", "wm_clip", "actor_lr", "actor_eps", "actor_clip",
-            "critic_lr", "critic_eps", "critic_clip", "train_ratio",
+            "critic_lr", "critic_eps", "critic_clip", "train_ratio", "expl_lr", "expl_eps", "expl_clip",
+            "policy_ae_lr",
         )  # fmt: skip
         for name in positive_floats:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"DreamerConfig.{name} must be a positive finite number, got {value!r}")
+        for name in ("disag_models", "disag_layers", "disag_units", "policy_ae_bottleneck"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"DreamerConfig.{name} must be an integer >= 0 (0 = off / preset default), got {value!r}")
+        if self.disag_models == 1:
+            raise ValueError("DreamerConfig.disag_models must be 0 (no ensemble) or >= 2: one head has no disagreement")
         non_negative = ("beta_pred", "beta_dyn", "beta_rep", "free_nats", "actor_entropy", "slow_critic_reg")
         for name in non_negative:
             value = getattr(self, name)

@@ -18,7 +18,9 @@ from envs.core import JaxEnv
 from envs.random_policy import random_actions
 from offon_jit.config import RunConfig
 from offon_jit.dreamer import agent as agent_lib
+from offon_jit.engine import interaction
 from offon_jit.engine.run_state import AgentRun, split_key
+from offon_jit.engine.variants import VARIANTS, Variant
 from offon_jit.engine.transitions import make_row
 from offon_jit.replay import buffer as replay
 
@@ -45,10 +47,18 @@ def collect_iteration(run: AgentRun, env: JaxEnv, random_policy: bool = False) -
     return run.replace(env_state=env.step(state, action))
 
 
-def apply_update(run: AgentRun, batch: dict, key) -> tuple[AgentRun, dict]:
-    """The one update function every agent uses."""
-    agent, metrics = agent_lib.train_step(run.agent, batch, key)
+def apply_update(run: AgentRun, batch: dict, key, train_world_model: bool = True) -> tuple[AgentRun, dict]:
+    """The one update function every agent uses (frozen-world-model controls skip its WM step)."""
+    agent, metrics = agent_lib.train_step(run.agent, batch, key, train_world_model=train_world_model)
     return run.replace(agent=agent, train_steps=run.train_steps + 1), metrics
+
+
+def copy_world_model(run: AgentRun, source) -> AgentRun:
+    """The Tandem_sameWM control: world-model weights (and optimiser state) taken from `source`."""
+    agent = run.agent
+    params = {**agent.params, "wm": source.params["wm"]}
+    opt_states = {**agent.opt_states, "wm": source.opt_states["wm"]}
+    return run.replace(agent=agent.replace(params=params, opt_states=opt_states))
 
 
 def prefill(run: AgentRun, env: JaxEnv, iterations: int) -> AgentRun:
@@ -62,72 +72,85 @@ def _mean_metrics(metrics: dict) -> dict:
     return {k: jnp.mean(v) for k, v in metrics.items()}
 
 
-def active_updates(active: AgentRun, tandem: AgentRun | None, config: RunConfig):
-    """`updates_per_iteration` updates of the Active on its own buffer; a lock-step Tandem
-    trains on exactly the same batches. Returns (active, tandem, (indices, metrics, metrics))."""
+def follower_update(follower: AgentRun, name: str, active: AgentRun, batch: dict):
+    """A lock-step agent's update on the Active's batch (Tandem; Tandem_sameWM copies the WM first)."""
+    variant = VARIANTS[name]
+    follower, (key,) = split_key(follower, 1)
+    if variant.world_model == "active_each_step":
+        follower = copy_world_model(follower, active.agent)
+    follower, metrics = apply_update(follower, batch, key, train_world_model=variant.trains_world_model)
+    return follower.replace(env_steps=active.env_steps), metrics
+
+
+def active_updates(active: AgentRun, followers: dict, config: RunConfig):
+    """`updates_per_iteration` updates of the Active on its own buffer; every lock-step follower
+    trains on exactly the same batches. Returns (active, followers, (indices, metrics, metrics))."""
 
     def update(carry, _):
-        active, tandem = carry
+        active, followers = carry
         active, (sample_key, active_key) = split_key(active, 2)
         indices = replay.sample_indices(active.buffer, sample_key, config.batch_size, config.seq_len)
         batch = replay.gather(active.buffer, indices, config.seq_len)
         active, active_metrics = apply_update(active, batch, active_key)
-        tandem_metrics = {}
-        if tandem is not None:
-            tandem, (tandem_key,) = split_key(tandem, 1)
-            tandem, tandem_metrics = apply_update(tandem, batch, tandem_key)
-            tandem = tandem.replace(env_steps=active.env_steps)
-        return (active, tandem), (indices, active_metrics, tandem_metrics)
+        outputs = {name: follower_update(run, name, active, batch) for name, run in followers.items()}
+        followers = {name: out[0] for name, out in outputs.items()}
+        return (active, followers), (indices, active_metrics, {name: out[1] for name, out in outputs.items()})
 
-    (active, tandem), outputs = jax.lax.scan(update, (active, tandem), None, config.updates_per_iteration)
-    return active, tandem, outputs
+    (active, followers), outputs = jax.lax.scan(update, (active, followers), None, config.updates_per_iteration)
+    return active, followers, outputs
 
 
-def chunk_outputs(config: RunConfig, indices, active_metrics, tandem_metrics) -> dict:
+def chunk_outputs(config: RunConfig, indices, active_metrics, follower_metrics) -> dict:
     return {
         "indices": indices.reshape(-1, config.batch_size, 2),
         "active": _mean_metrics(active_metrics),
-        "tandem": _mean_metrics(tandem_metrics),
+        **{name: _mean_metrics(metrics) for name, metrics in follower_metrics.items()},
     }
 
 
-def active_chunk(active: AgentRun, tandem: AgentRun | None, config: RunConfig, env: JaxEnv):
-    """One eval interval of the Active agent (collect + train), with an optional lock-step Tandem.
+def active_chunk(active: AgentRun, followers: dict, config: RunConfig, env: JaxEnv):
+    """One eval interval of the Active agent (collect + train) with its lock-step followers.
 
-    Returns (active, tandem, outputs): outputs holds the chunk's sampled batch indices,
+    Returns (active, followers, outputs): outputs holds the chunk's sampled batch indices,
     (updates_per_chunk, batch, 2), and the mean train metrics per agent.
     """
 
     def cycle(carry, _):
-        active, tandem = carry
+        active, followers = carry
         active, _ = jax.lax.scan(
             lambda r, _: (collect_iteration(r, env), None), active, None, config.iterations_per_update
         )
-        active, tandem, outputs = active_updates(active, tandem, config)
-        return (active, tandem), outputs
+        active, followers, outputs = active_updates(active, followers, config)
+        return (active, followers), outputs
 
     cycles = config.iterations_per_chunk // config.iterations_per_update
-    (active, tandem), outputs = jax.lax.scan(cycle, (active, tandem), None, cycles)
-    return active, tandem, chunk_outputs(config, *outputs)
+    (active, followers), outputs = jax.lax.scan(cycle, (active, followers), None, cycles)
+    return active, followers, chunk_outputs(config, *outputs)
 
 
-def offline_chunk(run: AgentRun, logged_indices=None, *, config: RunConfig):
-    """Passive (uniform samples of its fixed buffer) or Tandem replaying logged indices.
+def offline_chunk(run: AgentRun, logged_indices=None, *, config: RunConfig, variant: Variant = VARIANTS["passive"],
+                  env: JaxEnv | None = None, axis_name: str | None = None):
+    """An offline agent: uniform samples of its buffer, or a replay of the Active's logged indices.
 
-    The buffer never changes. The env-step counter advances exactly as the Active
-    partner's does (paper A.1.4) so all curves share one x-axis; the paper's shadow
-    interaction only serves that counter, so no env is stepped here.
+    The env-step counter advances exactly as the Active partner's does (paper A.1.4) so
+    all curves share one x-axis. The paper's shadow interaction only serves that counter,
+    so no env is stepped here, except for the bursts of self-generated data of
+    interactive variants (`env` and, under the run vmap, its `axis_name` are then needed).
     """
     steps_per_update = config.train_every  # the Active does one update per `train_every` env steps
+    if variant.interaction and env is None:
+        raise ValueError(f"{variant.name} adds self-generated data: offline_chunk needs its env")
 
     def update(run, indices):
+        if variant.interaction:
+            run = interaction.maybe_burst(run, variant.interaction, env, config.burst_steps, axis_name)
         if indices is None:
             run, (sample_key,) = split_key(run, 1)
             indices = replay.sample_indices(run.buffer, sample_key, config.batch_size, config.seq_len)
         # One key split per update, as for a lock-step Tandem: replaying a log reproduces it.
         run, (update_key,) = split_key(run, 1)
         batch = replay.gather(run.buffer, indices, config.seq_len)
-        run, metrics = apply_update(run, batch, update_key)
+        run, metrics = apply_update(run, batch, update_key, train_world_model=variant.trains_world_model)
         return run.replace(env_steps=run.env_steps + steps_per_update), metrics
 
     if logged_indices is None:

@@ -22,7 +22,10 @@ from offon_jit.config import ConfigError
 from offon_jit.dreamer import agent as agent_lib
 from offon_jit.engine import chunks, evaluate
 from offon_jit.engine.study import Phase, Study
+from offon_jit.engine.run_state import new_run
 from offon_jit.engine.transitions import make_row
+from offon_jit.replay import buffer as replay
+from offon_jit.engine.variants import BASE_AGENTS
 
 
 class HostStudy(Study):
@@ -32,6 +35,12 @@ class HostStudy(Study):
             raise ConfigError(
                 f"{config.task} runs on host simulators, which step in one process on one device; "
                 "run it without --devices/--coordinator (or choose a JAX-native task)"
+            )
+        unsupported = [a for a in config.agents if a not in BASE_AGENTS]
+        if unsupported or len(config.expl_weights) > 1 or any(config.expl_weights):
+            raise ConfigError(
+                f"{config.task} runs on host simulators, which support the base agents {BASE_AGENTS} without "
+                f"exploration; {unsupported or 'expl_weights'} need a JAX-native task (python -m envs list)"
             )
         super().__init__(config, progress, devices=1)
 
@@ -49,7 +58,7 @@ class HostStudy(Study):
         super()._compile_fns()
         cfg, spec = self.config, self.spec
         # Prefill happens in Python here, so the jitted init is the plain Active init.
-        self.init_active = jax.jit(jax.vmap(partial(self._init_run, agent_name="active")))
+        self.init_active = jax.jit(jax.vmap(self._init_active_agent))
         self.act = {
             flag: jax.jit(jax.vmap(partial(chunks.act_and_store, spec=spec, random_policy=flag)))
             for flag in (False, True)
@@ -61,8 +70,14 @@ class HostStudy(Study):
             jax.vmap(partial(evaluate.trajectory_metrics, batch_size=cfg.batch_size, seq_len=cfg.seq_len))
         )
 
-    def initial_env_state(self, key):
-        return None  # host simulators live outside the pytree
+    def _init_active_agent(self, key):
+        cfg = self.config
+        init_key = jax.random.fold_in(key, 0)
+        agent = agent_lib.init_agent(init_key, self.spec, self.model_config)
+        buffer = replay.init_buffer(self.schema, cfg.capacity, cfg.num_envs)
+        carry = agent_lib.initial_policy_carry(agent, cfg.num_envs)
+        _, run_key = jax.random.split(jax.random.fold_in(init_key, 100))
+        return new_run(agent, buffer, None, carry, run_key)
 
     # -- host stepping ---------------------------------------------------------------------
     def _split_seeds(self, array: np.ndarray, per_seed: int) -> jnp.ndarray:
@@ -76,37 +91,35 @@ class HostStudy(Study):
         self._last = self.host_env.step(action)
         return run
 
-    def initial_state(self, phase: Phase, active_buffers=None) -> dict:
+    def initial_state(self, phase: Phase, buffers=None, inputs=None) -> dict:
         if phase.name != "active":
-            return super().initial_state(phase, active_buffers)
+            return super().initial_state(phase, buffers, inputs)
         cfg = self.config
         run = self.init_active(self.keys)
         self._last = self.host_env.reset(cfg.seed)
         for _ in range(cfg.prefill // cfg.num_envs):
             run = self._collect(run, random_policy=True)
         state = {"active": run.replace(env_steps=jnp.zeros_like(run.env_steps))}
-        if "tandem" in phase.agents:
-            state["tandem"] = self.init_offline["tandem"](self.keys, None)
+        for name, init in self.phase_fns(phase)["init_followers"].items():
+            state[name] = init(self.keys, run.agent)
         return state
 
     def run_chunk(self, phase: Phase, state: dict, chunk: int):
         if phase.name != "active":
             return super().run_chunk(phase, state, chunk)
         cfg = self.config
-        active, tandem = state["active"], state.get("tandem")
+        active = state["active"]
+        followers = {name: state[name] for name in phase.agents[1:]}
         outputs = []
         for _ in range(cfg.iterations_per_chunk // cfg.iterations_per_update):
             for _ in range(cfg.iterations_per_update):
                 active = self._collect(active, random_policy=False)
-            active, tandem, out = self.updates(active, tandem)
-            if tandem is not None:
-                tandem = tandem.replace(env_steps=active.env_steps)
+            active, followers, out = self.updates(active, followers)
             outputs.append(out)
         # (seeds, cycles, updates, ...) -> per seed, as the jitted path returns
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs, axis=1), *outputs)
         out = jax.vmap(partial(chunks.chunk_outputs, cfg))(*stacked)
-        new_state = {"active": active} | ({"tandem": tandem} if tandem is not None else {})
-        return new_state, out
+        return {"active": active, **followers}, out
 
     # -- evaluation ------------------------------------------------------------------------
     def _host_rollout(self, agents, seed: int):
@@ -132,7 +145,7 @@ class HostStudy(Study):
         stacked = {k: jnp.asarray(np.stack([r[k] for r in rows], axis=2)) for k in rows[0]}
         return stacked, jnp.asarray(np.stack(valid, axis=2))
 
-    def evaluate_agents(self, agents, buffer, keys, chunk: int):
+    def evaluate_agents(self, agents, buffer, keys, chunk: int, phase: Phase | None = None):
         rows, valid = self._host_rollout(agents, seed=self.config.seed + 7919 * (chunk + 1))
         return self.eval_metrics(agents, rows, valid, buffer, keys)
 

@@ -24,11 +24,12 @@ class AgentRun:
     key: jax.Array
     env_steps: jax.Array  # int32: agent steps summed over parallel envs (the plots' x-axis)
     train_steps: jax.Array  # int32: updates performed
+    schedule: Any = None  # interaction.Schedule for Passive agents that add self-generated data
 
 
-def new_run(agent, buffer, env_state, policy_carry, key) -> AgentRun:
+def new_run(agent, buffer, env_state, policy_carry, key, schedule=None) -> AgentRun:
     zero = jnp.zeros((), jnp.int32)
-    return AgentRun(agent, buffer, env_state, policy_carry, key, zero, zero)
+    return AgentRun(agent, buffer, env_state, policy_carry, key, zero, zero, schedule)
 
 
 def split_key(run: AgentRun, num: int) -> tuple[AgentRun, jax.Array]:

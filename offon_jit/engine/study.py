@@ -1,20 +1,25 @@
-"""Run a study: Active (+ lock-step Tandem), then Passive, every seed in one program.
+"""Run a study: the Active (+ lock-step followers), then every offline variant, all runs in one program.
 
-Phases run one jitted chunk per eval interval; between chunks the Python loop
-evaluates, logs, checkpoints and updates the progress bar. Run directory layout:
+Phases (see `plan_phases` and engine/variants.py) run one jitted chunk per eval interval;
+between chunks the Python loop evaluates, logs, checkpoints and updates the progress
+bar. Each phase's run axis is its hyperparameter values x expl weights x seeds
+(engine/runs.py); one tag names a base run's files: seedN, or explW_seedN when
+exploration weights are swept. Run directory layout:
 
     config.json               resolved RunConfig
-    metrics.jsonl / .csv      one row per eval point, agent and seed
+    metrics.jsonl / .csv      one row per eval point and run (agent, label, seed, values)
     tensorboard/              event files
-    batch_indices/seedN/active_chunkCCCCC.npy   (updates, batch, 2) sampled windows
-    buffers/active_seedN.npz  the Active agents' final replay buffers
+    batch_indices/TAG/active_chunkCCCCC.npy   (updates, batch, 2) sampled windows
+    buffers/active_TAG.npz    the Active agents' final replay buffers
+    agents/active_TAG_wm.msgpack   their final world models (the frozen-WM control)
+    traces/VARIANT_TAG.npz    one final test episode per run, step by step (Fig. S3/S4)
     checkpoints/              orbax, the two most recent chunk boundaries
     plots/*.png, summary.json
 
-Seeds are sharded over devices (`placement.py`). With several processes
-(`jax.distributed`), process p writes the metrics of the seeds it holds into
-process{p}/ (metrics, tensorboard); per-seed files (buffers, batch indices) go to the
-shared folders above, checkpoints are written jointly by orbax, and process 0 merges
+Runs are sharded over devices (`placement.py`). With several processes
+(`jax.distributed`), process p writes the metrics of the runs it holds into
+process{p}/ (metrics, tensorboard); per-run files (buffers, batch indices, traces) go to
+the shared folders above, checkpoints are written jointly by orbax, and process 0 merges
 every process's metrics into the top-level files, summary and plots at the end.
 """
 
@@ -27,28 +32,26 @@ import time
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import envs
 from offon_jit.checkpoint import CheckpointStore
 from offon_jit.config import ConfigError, RunConfig
 from offon_jit.dreamer import agent as agent_lib
-from offon_jit.engine import chunks, evaluate
-from offon_jit.engine import multihost
-from offon_jit.engine.placement import SEEDS_AXIS, make_placement
+from flax import serialization
+
+from offon_jit.engine import chunks, evaluate, interaction, multihost
+from offon_jit.engine.offline_data import variant_buffers
+from offon_jit.engine.placement import SEEDS_AXIS, RunPlacement, make_placement
 from offon_jit.engine.progress import Progress
 from offon_jit.engine.run_state import AgentRun, new_run
+from offon_jit.engine.runs import RunId, base_runs, expl_array, hparam_array, phase_runs, run_keys, run_label
 from offon_jit.engine.transitions import replay_schema
+from offon_jit.engine.variants import VARIANTS, Variant
 from offon_jit.metrics_log import MetricsWriter, read_rows, truncate_rows, write_rows
 from offon_jit.plots import plot_run
 from offon_jit.replay import buffer as replay
 from offon_jit.replay import storage
-
-# Salts that derive each agent's initialisation from the seed: offline agents are
-# initialised differently from their Active partner (the paper's S_P, S_T != S_A).
-INIT_SALT = {"active": 0, "tandem": 1, "passive": 2}
-
 
 class TrainingDivergedError(RuntimeError):
     """A metric or parameter became NaN/inf; the message names the agent, seed, step and metric."""
@@ -56,45 +59,62 @@ class TrainingDivergedError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-    name: str  # "active", "passive" or "tandem_replay"
-    agents: tuple[str, ...]  # agents trained (and evaluated) in this phase
+    name: str  # "active", or the offline variant trained in this phase
+    agents: tuple[str, ...]  # variants trained (and evaluated) in this phase: the Active and its followers
+    runs: tuple[RunId, ...] = ()  # the phase's run axis
+
+    @property
+    def variant(self) -> Variant:
+        return VARIANTS[self.agents[0]]
 
 
 def plan_phases(config: RunConfig) -> list[Phase]:
+    """The Active with its lock-step followers first, then one phase per offline variant."""
     phases = []
-    if "active" in config.agents:
-        lock_step = ("tandem",) if "tandem" in config.agents else ()
-        phases.append(Phase("active", ("active", *lock_step)))
-    elif "tandem" in config.agents:
-        phases.append(Phase("tandem_replay", ("tandem",)))
-    if "passive" in config.agents:
-        phases.append(Phase("passive", ("passive",)))
+    with_active = "active" in config.agents
+    if with_active:
+        followers = tuple(a for a in config.agents if VARIANTS[a].role == "lockstep")
+        phases.append(Phase("active", ("active", *followers), tuple(base_runs(config))))
+    for name in config.agents:
+        variant = VARIANTS[name]
+        if variant.role == "offline" or (variant.role == "lockstep" and not with_active):
+            phases.append(Phase(name, (name,), tuple(phase_runs(config, variant))))
     return phases
 
 
-def seed_keys(config: RunConfig) -> np.ndarray:
-    # Host numpy, identical in every process: jitted functions slice out each device's runs.
-    return np.asarray(jax.vmap(jax.random.PRNGKey)(config.seed + jnp.arange(config.num_seeds)))
-
-
 class Study:
-    """Static pieces of a study (envs, model config, jitted functions) plus the run loop."""
+    """Static pieces of a study (envs, model configs, jitted functions) plus the run loop."""
 
     def __init__(self, config: RunConfig, progress: bool = True, devices: int = 0):
         self.config = config
         self.run_dir = config.run_dir
-        self.placement = make_placement(config.num_seeds, devices)
-        self.local_seeds = config.seed + self.placement.local_runs
+        self.devices = devices
+        self.phases = plan_phases(config)
+        self.base = base_runs(config)
+        self._placements = {}
+        for phase in self.phases:  # validates the device count against every phase's runs up front
+            self.placement_for(len(phase.runs))
+        self.placement = self.placement_for(len(self.base))
+        self.local_seeds = np.array([self.base[i].seed for i in self.placement.local_runs])
         self.is_main_process = jax.process_index() == 0
         self.show_progress = progress and self.is_main_process
-        # Single process: everything in run_dir. Several: each writes its seeds' metrics apart.
+        # Single process: everything in run_dir. Several: each writes its runs' metrics apart.
         self.output_dir = self.run_dir / f"process{jax.process_index()}" if multihost.is_multi_process() else self.run_dir
         self._make_envs()
         self.model_config = agent_lib.DreamerConfig.from_preset(config.preset, **dict(config.model_overrides))
+        explores = any(w > 0 for w in config.expl_weights)
+        # Only an exploring Active needs the Plan2Explore ensemble; offline agents use the task reward.
+        self.active_model_config = self.model_config.replace(disag_models=config.disag_models if explores else 0)
         self.schema = replay_schema(self.spec)
-        self.keys = seed_keys(config)
-        self.phases = plan_phases(config)
+        self.keys = run_keys(self.base)
+        self._fns = {}
+        self._buffer_cache = {}
         self._compile_fns()
+
+    def placement_for(self, num_runs: int) -> RunPlacement:
+        if num_runs not in self._placements:
+            self._placements[num_runs] = make_placement(num_runs, self.devices)
+        return self._placements[num_runs]
 
     def env_options(self) -> dict:
         cfg = self.config
@@ -112,92 +132,160 @@ class Study:
         self.eval_env = envs.make(cfg.task, "jax", auto_reset=False, **self.env_options())
         self.spec = self.env.spec
 
-    # -- jitted, seed-vmapped functions ------------------------------------------------
+    # -- jitted, run-vmapped functions ------------------------------------------------
     def _compile_fns(self):
-        cfg, env = self.config, self.env
-
-        def init_active(key):
-            run = self._init_run(key, agent_name="active")
-            return chunks.prefill(run, env, cfg.prefill // cfg.num_envs)
-
+        """The base-run functions (Active phase); other phases build theirs in `phase_fns`."""
+        cfg = self.config
         per_run = self.placement.map
-        self.init_active = per_run(init_active)
-        self.init_offline = {name: per_run(partial(self._init_run, agent_name=name)) for name in ("tandem", "passive")}
-        self.active_chunk = per_run(partial(chunks.active_chunk, config=cfg, env=env))
-        self.offline_chunk = per_run(partial(chunks.offline_chunk, config=cfg))
-        self.evaluate = per_run(
-            partial(
-                evaluate.evaluate,
-                env=self.eval_env,
-                episodes=cfg.eval_episodes,
-                batch_size=cfg.batch_size,
-                seq_len=cfg.seq_len,
-            )
-        )
+        self.init_active = per_run(self._init_active)
+        self.active_chunk = per_run(partial(chunks.active_chunk, config=cfg, env=self.env))
+        self.offline_chunk = per_run(partial(chunks.offline_chunk, config=cfg))  # plain Passive (benchmarks)
+        self.evaluate = per_run(self._evaluate_fn())
 
-    def _init_run(self, key, buffer=None, *, agent_name: str) -> AgentRun:
-        init_key = jax.random.fold_in(key, INIT_SALT[agent_name])
-        agent = agent_lib.init_agent(init_key, self.spec, self.model_config)
-        run_key = jax.random.fold_in(init_key, 100)
-        if agent_name != "active":
-            return new_run(agent, buffer, None, None, run_key)
-        env_key, run_key = jax.random.split(run_key)
-        buffer = replay.init_buffer(self.schema, self.config.capacity, self.config.num_envs)
-        env_state = self.initial_env_state(env_key)
-        carry = agent_lib.initial_policy_carry(agent, self.config.num_envs)
-        return new_run(agent, buffer, env_state, carry, run_key)
+    def _evaluate_fn(self):
+        cfg = self.config
+        return partial(evaluate.evaluate, env=self.eval_env, episodes=cfg.eval_episodes, batch_size=cfg.batch_size,
+                       seq_len=cfg.seq_len)
 
-    def initial_env_state(self, key):
-        return self.env.reset(key)
+    def phase_fns(self, phase: Phase) -> dict:
+        if phase.name in self._fns:
+            return self._fns[phase.name]
+        cfg, placement = self.config, self.placement_for(len(phase.runs))
+        variant = phase.variant
+        fns = {"evaluate": self.evaluate if placement is self.placement else placement.map(self._evaluate_fn())}
+        if self.eval_env is not None:
+            fns["trace"] = placement.map(partial(evaluate.episode_trace, env=self.eval_env))
+        if phase.name == "active":
+            fns["init_followers"] = {name: placement.map(partial(self._init_follower, name=name))
+                                     for name in phase.agents[1:]}
+        else:
+            fns["init"] = placement.map(partial(self._init_offline, name=phase.name))
+            fns["chunk"] = placement.map(partial(chunks.offline_chunk, config=cfg, variant=variant, env=self.env,
+                                                 axis_name=SEEDS_AXIS))
+            if variant.interaction == "adaptive":
+                fns["arm"] = placement.map(interaction.arm)
+        self._fns[phase.name] = fns
+        return fns
+
+    def _new_agent(self, key, variant: Variant, model_config, expl_weight=0.0):
+        init_key = jax.random.fold_in(key, variant.salt)
+        return init_key, agent_lib.init_agent(init_key, self.spec, model_config, expl_weight=expl_weight)
+
+    def _init_active(self, key, expl_weight) -> AgentRun:
+        cfg = self.config
+        init_key, agent = self._new_agent(key, VARIANTS["active"], self.active_model_config, expl_weight)
+        env_key, run_key = jax.random.split(jax.random.fold_in(init_key, 100))
+        buffer = replay.init_buffer(self.schema, cfg.capacity, cfg.num_envs)
+        carry = agent_lib.initial_policy_carry(agent, cfg.num_envs)
+        run = new_run(agent, buffer, self.env.reset(env_key), carry, run_key)
+        return chunks.prefill(run, self.env, cfg.prefill // cfg.num_envs)
+
+    def _init_follower(self, key, active_agent, *, name: str) -> AgentRun:
+        init_key, agent = self._new_agent(key, VARIANTS[name], self.model_config)
+        run = new_run(agent, None, None, None, jax.random.fold_in(init_key, 100))
+        if VARIANTS[name].world_model == "active_each_step":
+            run = chunks.copy_world_model(run, active_agent)
+        return run
+
+    def _init_offline(self, key, buffer, hparam, frozen_wm, *, name: str) -> AgentRun:
+        variant = VARIANTS[name]
+        init_key, agent = self._new_agent(key, variant, self.model_config)
+        if variant.init == "alpha":
+            _, active_init = self._new_agent(key, VARIANTS["active"], self.model_config)
+            agent = agent_lib.mix_agents(active_init, agent, hparam)
+        if frozen_wm is not None:
+            agent = agent.replace(params={**agent.params, "wm": frozen_wm})
+        schedule = interaction.init_schedule(variant.interaction, hparam) if variant.interaction else None
+        return new_run(agent, buffer, None, None, jax.random.fold_in(init_key, 100), schedule)
 
     def active_source(self) -> pathlib.Path:
         """The run directory holding the Active buffers that offline phases train on."""
         return self.run_dir if "active" in self.config.agents else pathlib.Path(self.config.active_run)
 
     # -- phase state ------------------------------------------------------------------
-    def initial_state(self, phase: Phase, active_buffers=None) -> dict:
+    def initial_state(self, phase: Phase, buffers=None, inputs=None) -> dict:
+        """Fresh runs of a phase. Offline phases load their data (the Active's saved buffers,
+        split or enlarged as the variant needs) unless `buffers` (base-run axis) or the
+        ready `phase_inputs` are given."""
+        keys = run_keys(list(phase.runs))
         if phase.name == "active":
-            state = {"active": self.init_active(self.keys)}
-            if "tandem" in phase.agents:
-                state["tandem"] = self.init_offline["tandem"](self.keys, None)
+            active = self.init_active(keys, expl_array(list(phase.runs)))
+            state = {"active": active}
+            for name, init in self.phase_fns(phase)["init_followers"].items():
+                state[name] = init(keys, active.agent)
             return state
-        agent = "passive" if phase.name == "passive" else "tandem"
-        return {agent: self.init_offline[agent](self.keys, active_buffers)}
+        inputs = self.phase_inputs(phase, buffers) if inputs is None else inputs
+        return {phase.name: self.phase_fns(phase)["init"](keys, *inputs)}
+
+    def local_runs(self, phase: Phase) -> list[RunId]:
+        return [phase.runs[i] for i in self.placement_for(len(phase.runs)).local_runs]
+
+    def phase_inputs(self, phase: Phase, buffers=None) -> tuple:
+        """(buffers, hyperparameter values, frozen world models) on the phase's run axis."""
+        variant = phase.variant
+        placement = self.placement_for(len(phase.runs))
+        local = self.local_runs(phase)
+        if buffers is None or len(phase.runs) != len(self.base):
+            buffers = [self.base_buffer(run) for run in local]
+            buffers = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *buffers)
+        else:
+            buffers = placement.to_local(buffers)
+        buffers = variant_buffers(self.config, variant, buffers, run_keys(local))
+        frozen = None
+        if variant.world_model == "active_final":
+            frozen = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[self.final_world_model(r) for r in local])
+        dtype = np.int32 if variant.hparam == "fixed_intervals" else np.float32
+        return placement.from_local((buffers, hparam_array(local, dtype), frozen))
 
     def run_chunk(self, phase: Phase, state: dict, chunk: int) -> tuple[dict, dict]:
         if phase.name == "active":
-            active, tandem, out = self.active_chunk(state["active"], state.get("tandem"))
-            new_state = {"active": active} | ({"tandem": tandem} if tandem is not None else {})
-            return new_state, out
-        if phase.name == "passive":
-            run, metrics = self.offline_chunk(state["passive"])
-            return {"passive": run}, {"passive": metrics}
-        indices = self.logged_indices(chunk)
-        counters = self.placement.to_local(state["tandem"].buffer.replace(data={}))
-        for i in range(len(self.local_seeds)):  # a wrapped buffer would silently give other batches
+            followers = {name: state[name] for name in phase.agents[1:]}
+            active, followers, out = self.active_chunk(state["active"], followers)
+            return {"active": active, **followers}, out
+        fns, name = self.phase_fns(phase), phase.name
+        if phase.variant.batches == "replay":
+            run, metrics = fns["chunk"](state[name], self.replay_indices(phase, state[name], chunk))
+        else:
+            run, metrics = fns["chunk"](state[name])
+        return {name: run}, {name: metrics}
+
+    def replay_indices(self, phase: Phase, run: AgentRun, chunk: int):
+        placement = self.placement_for(len(phase.runs))
+        indices = self.logged_indices(chunk, self.local_runs(phase))
+        counters = placement.to_local(run.buffer.replace(data={}))
+        for i in range(len(indices)):  # a wrapped buffer would silently give other batches
             one = jax.tree_util.tree_map(lambda x: x[i], counters)
             replay.assert_indices_replayable(one, indices[i], self.config.seq_len)
-        run, metrics = self.offline_chunk(state["tandem"], self.placement.from_local(indices))
-        return {"tandem": run}, {"tandem": metrics}
+        return placement.from_local(indices)
 
-    # -- data from an earlier Active run ----------------------------------------------------
-    def active_buffers(self, source: pathlib.Path):
-        """The Active buffers of this process's seeds, placed on the run mesh."""
-        buffers = []
-        for seed in self.local_seeds:
-            path = source / "buffers" / f"active_seed{seed}.npz"
+    # -- data from the Active runs ------------------------------------------------------------
+    def base_buffer(self, run: RunId):
+        """One Active run's final buffer (numpy), read once from the run directory."""
+        tag = run.tag(self.config)
+        if tag not in self._buffer_cache:
+            path = self.active_source() / "buffers" / f"active_{tag}.npz"
             if not path.exists():
-                raise FileNotFoundError(f"no Active buffer for seed {seed}: expected {path}")
-            buffers.append(storage.load_buffer(path, expected_schema=self.schema))
-        return self.placement.from_local(jax.tree_util.tree_map(lambda *xs: np.stack(xs), *buffers))
+                raise FileNotFoundError(f"no Active buffer for {tag}: expected {path}")
+            buffer = storage.load_buffer(path, expected_schema=self.schema)
+            self._buffer_cache[tag] = jax.tree_util.tree_map(np.asarray, buffer)
+        return self._buffer_cache[tag]
 
-    def logged_indices(self, chunk: int) -> np.ndarray:
-        """(local seeds, updates, batch, 2): the Active's logged windows for this process's seeds."""
-        source = pathlib.Path(self.config.active_run)
+    def final_world_model(self, run: RunId):
+        path = self.active_source() / "agents" / f"active_{run.tag(self.config)}_wm.msgpack"
+        if not path.exists():
+            raise FileNotFoundError(f"passive_frozen_wm needs the Active's final world model: expected {path}")
+        try:
+            return serialization.msgpack_restore(path.read_bytes())
+        except Exception as error:  # msgpack raises several types on corrupt input
+            raise ValueError(f"{path} is not a readable world-model file: {error}") from error
+
+    def logged_indices(self, chunk: int, runs: list[RunId]) -> np.ndarray:
+        """(runs, updates, batch, 2): the Active's logged windows for these runs."""
+        source = self.active_source()
         expected = (self.config.updates_per_chunk, self.config.batch_size, 2)
         logs = []
-        for seed in self.local_seeds:
-            path = indices_path(source, seed, chunk)
+        for run in runs:
+            path = indices_path(source, run.tag(self.config), chunk)
             if not path.exists():
                 raise FileNotFoundError(f"Tandem replay needs the Active batch-index log {path}")
             indices = np.load(path)
@@ -219,19 +307,17 @@ class Study:
         elif (self.output_dir / "metrics.jsonl").exists():
             raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another out_dir")
         writer = MetricsWriter(self.output_dir)
-        total_chunks = len(self.phases) * cfg.num_chunks
-        progress = Progress(total_chunks, cfg.eval_interval * cfg.num_seeds, enabled=self.show_progress)
+        progress = Progress(len(self.phases) * cfg.num_chunks, cfg.eval_interval * len(self.base),
+                            enabled=self.show_progress)
         progress.skip(start_phase * cfg.num_chunks + start_chunk)
         timings = {}
         self.final_states = {}
-        active_buffers = None
+        active_buffers = None  # the in-memory Active buffers (base-run axis) once the Active phase ran
         wall_start = time.perf_counter()
         try:
             for phase_index, phase in enumerate(self.phases):
                 if phase_index < start_phase:
                     continue
-                if phase.name != "active" and active_buffers is None:
-                    active_buffers = self.active_buffers(self.active_source())
                 if restored is not None and phase_index == start_phase:
                     state = restored
                 else:
@@ -240,7 +326,7 @@ class Study:
                 phase_start = time.perf_counter()
                 for chunk in range(start_chunk, cfg.num_chunks):
                     state, out = self.run_chunk(phase, state, chunk)
-                    rows = self._evaluate(phase, state, out, chunk)
+                    rows, state = self._evaluate(phase, state, out, chunk)
                     _check_finite(rows)
                     writer.write(rows)
                     if phase.name == "active":
@@ -254,7 +340,9 @@ class Study:
                 self.final_states[phase.name] = state
                 if phase.name == "active":
                     active_buffers = state["active"].buffer
-                    self._save_buffers(active_buffers)
+                    self._save_active(state["active"])
+                if cfg.record_traces:
+                    self._save_traces(phase, state)
         finally:
             progress.close()
             writer.close()
@@ -272,50 +360,88 @@ class Study:
                 write_rows(self.run_dir, rows)
         else:
             rows = read_rows(self.run_dir)
-        summary = _summary(self.config, rows, wall, timings)
+        summary = _summary(self.config, rows, wall, timings, sum(len(p.runs) for p in self.phases))
         summary["placement"] = self.placement.describe()
         if self.is_main_process:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
             plot_run(self.run_dir)
         return summary
 
-    def evaluate_agents(self, agents, buffer, keys, chunk: int) -> dict:
-        return self.evaluate(agents, buffer, keys)
+    def evaluate_agents(self, agents, buffer, keys, chunk: int, phase: Phase | None = None) -> dict:
+        fns = self.phase_fns(phase) if phase is not None else {"evaluate": self.evaluate}
+        return fns["evaluate"](agents, buffer, keys)
 
-    def _evaluate(self, phase: Phase, state: dict, out: dict, chunk: int) -> list[dict]:
+    def _evaluate(self, phase: Phase, state: dict, out: dict, chunk: int) -> tuple[list[dict], dict]:
+        """Rows of every run of the phase at this eval point, and the state with adaptive
+        schedules armed from the OOD ratios just measured."""
+        cfg = self.config
         rows = []
-        eval_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 7919), chunk))(self.keys)
-        local = self.placement.to_local
+        placement = self.placement_for(len(phase.runs))
+        local = placement.to_local
+        runs = self.local_runs(phase)
+        run_key_array = run_keys(list(phase.runs))
+        eval_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 7919), chunk))(run_key_array)
         for agent in phase.agents:
+            variant = VARIANTS[agent]
             run = state[agent]
             buffer = run.buffer if run.buffer is not None else state["active"].buffer
-            keys = np.asarray(jax.vmap(jax.random.fold_in, in_axes=(0, None))(eval_keys, INIT_SALT[agent]))
-            metrics = local(self.evaluate_agents(run.agent, buffer, keys, chunk))
-            train = local(out[agent])
+            keys = np.asarray(jax.vmap(jax.random.fold_in, in_axes=(0, None))(eval_keys, variant.salt))
+            metrics = self.evaluate_agents(run.agent, buffer, keys, chunk, phase)
+            if variant.interaction == "adaptive":
+                run = state[agent] = self.phase_fns(phase)["arm"](run, metrics["ood_ratio"])
+            metrics, train = local(metrics), local(out[agent])
             env_steps, train_steps = local((run.env_steps, run.train_steps))
-            for i, seed in enumerate(self.local_seeds):
-                row = {"agent": agent, "seed": int(seed), "env_steps": int(env_steps[i]),
+            added = local(run.schedule.added) if run.schedule is not None else None
+            for i, run_id in enumerate(runs):
+                row = {"agent": agent, "label": run_label(cfg, variant, run_id), "seed": run_id.seed,
+                       "expl_weight": run_id.expl_weight, "env_steps": int(env_steps[i]),
                        "train_steps": int(train_steps[i])}
+                if variant.hparam:
+                    row.update(hparam=variant.hparam_name, hparam_value=run_id.hparam_value)
+                if added is not None:
+                    row["self_generated_steps"] = int(added[i])
+                    row["self_generated_pct"] = 100.0 * int(added[i]) / cfg.total_steps_stored
                 row.update({k: float(v[i]) for k, v in metrics.items()})
                 row.update({f"train_{k}": float(v[i]) for k, v in train.items()})
                 rows.append(row)
-        return rows
+        return rows, state
 
     def _save_indices(self, chunk: int, indices) -> None:
-        for seed, seed_indices in zip(self.local_seeds, self.placement.to_local(indices)):
-            path = indices_path(self.run_dir, seed, chunk)
+        runs = [self.base[i] for i in self.placement.local_runs]
+        for run, run_indices in zip(runs, self.placement.to_local(indices)):
+            path = indices_path(self.run_dir, run.tag(self.config), chunk)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, np.asarray(seed_indices, np.int32))
+            np.save(tmp, np.asarray(run_indices, np.int32))
             tmp.replace(path)
 
-    def _save_buffers(self, buffers) -> None:
-        folder = self.run_dir / "buffers"
+    def _save_active(self, active: AgentRun) -> None:
+        """The Active's final buffers (offline agents' data) and world models (the frozen-WM control)."""
+        buffers, agents = self.run_dir / "buffers", self.run_dir / "agents"
+        buffers.mkdir(exist_ok=True)
+        agents.mkdir(exist_ok=True)
+        local_buffers, local_wm = self.placement.to_local((active.buffer, active.agent.params["wm"]))
+        for i, run in enumerate(self.base[j] for j in self.placement.local_runs):
+            tag = run.tag(self.config)
+            one = jax.tree_util.tree_map(lambda x: x[i], local_buffers)
+            storage.save_buffer(one, buffers / f"active_{tag}.npz", overwrite=True)
+            wm = jax.tree_util.tree_map(lambda x: x[i], local_wm)
+            _atomic_write(agents / f"active_{tag}_wm.msgpack", serialization.msgpack_serialize(wm))
+
+    def _save_traces(self, phase: Phase, state: dict) -> None:
+        """One final test episode per run (Fig. S3/S4 data) as traces/<label>_<tag>.npz."""
+        fns = self.phase_fns(phase)
+        if "trace" not in fns:
+            return
+        placement = self.placement_for(len(phase.runs))
+        folder = self.run_dir / "traces"
         folder.mkdir(exist_ok=True)
-        local = self.placement.to_local(buffers)
-        for i, seed in enumerate(self.local_seeds):
-            one = jax.tree_util.tree_map(lambda x: x[i], local)
-            storage.save_buffer(one, folder / f"active_seed{seed}.npz", overwrite=True)
+        keys = np.asarray(jax.vmap(lambda k: jax.random.fold_in(k, 4242))(run_keys(list(phase.runs))))
+        for agent in phase.agents:
+            traces = placement.to_local(fns["trace"](state[agent].agent, keys))
+            for i, run in enumerate(self.local_runs(phase)):
+                name = trace_name(self.config, VARIANTS[agent], run)
+                np.savez_compressed(folder / f"{name}.npz", **{k: v[i] for k, v in traces.items()})
 
     def _restore(self, store: CheckpointStore | None):
         if store is None or store.latest_step() is None:
@@ -324,18 +450,28 @@ class Study:
         meta = store.read_meta(step)
         phase_index, chunk = meta["phase"], meta["chunk"]
         phase = self.phases[phase_index]
-        active_buffers = None
-        if phase.name != "active":
-            active_buffers = self.active_buffers(self.active_source())
-        like = self.placement.abstract(jax.eval_shape(lambda: self.initial_state(phase, active_buffers)))
+        inputs = None if phase.name == "active" else self.phase_inputs(phase)
+        placement = self.placement_for(len(phase.runs))
+        like = placement.abstract(jax.eval_shape(lambda: self.initial_state(phase, inputs=inputs)))
         state, _ = store.restore(step, like)
         later = {a for p in self.phases[phase_index + 1:] for a in p.agents}
         truncate_rows(self.output_dir, chunk * self.config.eval_interval, set(phase.agents), later)
         return phase_index, chunk, state
 
 
-def indices_path(run_dir: pathlib.Path, seed: int, chunk: int) -> pathlib.Path:
-    return pathlib.Path(run_dir) / "batch_indices" / f"seed{seed}" / f"active_chunk{chunk:05d}.npy"
+def indices_path(run_dir: pathlib.Path, tag: str, chunk: int) -> pathlib.Path:
+    return pathlib.Path(run_dir) / "batch_indices" / tag / f"active_chunk{chunk:05d}.npy"
+
+
+def trace_name(config: RunConfig, variant: Variant, run: RunId) -> str:
+    value = f"_{variant.hparam_name}{run.hparam_value:g}" if variant.hparam else ""
+    return f"{variant.name}{value}_{run.tag(config)}"
+
+
+def _atomic_write(path: pathlib.Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
 
 def _write_or_check_config(config: RunConfig, run_dir: pathlib.Path, resume: bool) -> None:
@@ -365,13 +501,14 @@ def _check_finite(rows: list[dict]) -> None:
         raise TrainingDivergedError(problem)
 
 
-def _summary(config: RunConfig, rows: list[dict], wall: float, timings: dict) -> dict:
+def _summary(config: RunConfig, rows: list[dict], wall: float, timings: dict, num_runs: int) -> dict:
+    """Final means per curve label (variant plus swept value) and the study's throughput."""
     final = {}
-    for agent in config.agents:
-        last = [r for r in rows if r["agent"] == agent and r["env_steps"] == config.env_steps]
+    for label in dict.fromkeys(r.get("label", r["agent"]) for r in rows):
+        last = [r for r in rows if r.get("label", r["agent"]) == label and r["env_steps"] == config.env_steps]
         if last:
-            final[agent] = {"score_mean": float(np.mean([r["score"] for r in last])),
-                            "eval_wm_loss_mean": float(np.mean([r["eval_wm_loss"] for r in last]))}
-    steps = config.env_steps * config.num_seeds * len(config.agents)
+            final[label] = {key + "_mean": float(np.mean([r[key] for r in last]))
+                            for key in ("score", "eval_wm_loss", "value_error", "self_generated_pct") if key in last[0]}
+    steps = config.env_steps * num_runs
     return {"wall_time_s": wall, "phase_time_s": timings, "env_steps_all_agents_and_seeds": steps,
             "env_steps_per_s": steps / wall if wall else None, "final": final}

@@ -179,8 +179,14 @@ def _checked_step(buffer: ReplayBuffer, step: Mapping, leading: tuple[int, ...])
     return checked
 
 
-def add(buffer: ReplayBuffer, step: Mapping) -> ReplayBuffer:
-    """Append one step to every stream; `step[name]` has shape (num_envs, *field_shape)."""
+def add(buffer: ReplayBuffer, step: Mapping, commit=True) -> ReplayBuffer:
+    """Append one step to every stream; `step[name]` has shape (num_envs, *field_shape).
+
+    `commit` (a bool, may be traced) False writes the cursor slot without counting it, so
+    the step stays invisible and the next add overwrites it: vmapped runs that skip an
+    interaction burst run the same program as those that take it. An uncommitted write
+    lands on the oldest step once a stream is full, so give such buffers a spare slot.
+    """
     step = _checked_step(buffer, step, (buffer.num_envs,))
     slot = buffer.cursor
     data = {
@@ -188,8 +194,9 @@ def add(buffer: ReplayBuffer, step: Mapping) -> ReplayBuffer:
         name: jax.lax.dynamic_update_index_in_dim(arr, step[name], slot, axis=1)
         for name, arr in buffer.data.items()
     }
-    num_stored = jnp.minimum(buffer.num_stored + 1, buffer.steps_per_env)
-    return buffer.replace(data=data, num_added=buffer.num_added + 1, num_stored=num_stored)
+    added = jnp.asarray(commit).astype(jnp.int32)
+    num_stored = jnp.minimum(buffer.num_stored + added, buffer.steps_per_env)
+    return buffer.replace(data=data, num_added=buffer.num_added + added, num_stored=num_stored)
 
 
 def add_chunk(buffer: ReplayBuffer, steps: Mapping) -> ReplayBuffer:

@@ -13,8 +13,8 @@ METRIC_KEYS = {
     "wm_total", "wm_pred", "wm_dyn", "wm_rep", "wm_kl", "wm_reward", "wm_cont", "wm_grad_norm",
     "post_entropy", "prior_entropy", "actor_loss", "actor_grad_norm", "actor_entropy", "critic_loss",
     "critic_grad_norm", "imag_reward", "imag_return", "imag_value", "imag_cont", "imag_weight", "adv_abs",
-    "retnorm_low", "retnorm_high", "retnorm_scale",
-}  # fmt: skip
+    "retnorm_low", "retnorm_high", "retnorm_scale", "policy_ae_loss",
+}  # fmt: skip  # policy_ae_loss: the policy-input autoencoder is on by default (policy_ae_bottleneck=32)
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,7 @@ def test_tandem_lock_step_equals_replay_from_log(full_study, tmp_path):
     replay = Study(small_config(tmp_path, "replay", agents=("tandem",), active_run=str(study.run_dir)), progress=False)
     replay.run()
     lock_step = study.final_states["active"]["tandem"]
-    replayed = replay.final_states["tandem_replay"]["tandem"]
+    replayed = replay.final_states["tandem"]["tandem"]
     assert_trees_close(lock_step.agent.params, replayed.agent.params)
     rows_lock = [r for r in read_rows(study.run_dir) if r["agent"] == "tandem"]
     # The replay-batch loss (and so the OOD ratio) samples the buffer as it is at the eval point:
@@ -122,10 +122,10 @@ def test_nan_stops_with_named_metric_and_keeps_checkpoint(tmp_path, monkeypatch)
     original = Study._evaluate
 
     def poisoned(self, phase, state, out, chunk):
-        rows = original(self, phase, state, out, chunk)
+        rows, state = original(self, phase, state, out, chunk)
         if chunk == 1:
             rows[0]["train_wm_total"] = float("nan")
-        return rows
+        return rows, state
 
     monkeypatch.setattr(Study, "_evaluate", poisoned)
     with pytest.raises(TrainingDivergedError, match=r"active agent, seed 0: train_wm_total = nan at env step 64"):
@@ -170,7 +170,7 @@ def test_bad_inputs_give_clear_errors(full_study, tmp_path):
         small_config(tmp_path, "x", agents=())
     with pytest.raises(ConfigError, match="need active_run"):
         small_config(tmp_path, "x", agents=("passive",))
-    with pytest.raises(FileNotFoundError, match="no Active buffer for seed 0"):
+    with pytest.raises(FileNotFoundError, match="no Active buffer for seed0"):
         Study(small_config(tmp_path, "x", agents=("passive",), active_run=str(tmp_path / "nowhere")), progress=False).run()
     # A buffer from another task does not fit this one.
     other = Study(small_config(tmp_path, "y", task="minatar/freeway", agents=("passive",),

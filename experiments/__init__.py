@@ -1,0 +1,1 @@
+"""One declarative experiment per paper figure and table (catalog.py), their runner and renderer."""

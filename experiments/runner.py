@@ -1,0 +1,81 @@
+"""Run an experiment's studies (reusing finished identical ones) and render its figure.
+
+Layout under the output root (default runs/experiments):
+
+    <scale>/studies/<task>/<study>-<config hash>/   one Study run directory each
+    <scale>/figures/<experiment>.png / .json        the figure and the numbers it shows
+
+A study whose directory already holds a summary for the same configuration is reused,
+so experiments that share studies (e.g. Figs. 3 and S2 both need Active, Passive and
+Tandem on the same tasks) train them once. An interrupted study resumes from its last
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+import sys
+import time
+
+from experiments.catalog import EXPERIMENTS
+from experiments.spec import Experiment, StudySpec
+from offon_jit.config import ConfigError, RunConfig
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise KeyError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)} (or 'all')")
+    return EXPERIMENTS[name]
+
+
+def study_dir(root: pathlib.Path, scale: str, task: str, spec: StudySpec) -> pathlib.Path:
+    """Named by the study and a hash of every setting, so different settings never share a directory."""
+    probe = spec.config(task, scale, out_dir="")
+    digest = hashlib.sha256(probe.to_json().encode()).hexdigest()[:8]
+    return root / scale / "studies" / task.replace("/", "__") / f"{spec.name}-{digest}"
+
+
+def run_study(config: RunConfig, progress: bool = True, devices: int = 0) -> pathlib.Path:
+    from offon_jit.engine.host_driver import HostStudy
+    from offon_jit.engine.study import Study
+    import envs
+
+    run_dir = config.run_dir
+    if (run_dir / "summary.json").exists() and (run_dir / "config.json").exists():
+        saved = RunConfig.from_json((run_dir / "config.json").read_text())
+        if saved.replace(out_dir=config.out_dir) == config:
+            print(f"[experiment] reusing {run_dir}", file=sys.stderr)
+            return run_dir
+    host = config.backend == "host" or "jax" not in envs.get_task(config.task).backends
+    study = (HostStudy if host else Study)(config, progress=progress, devices=devices)
+    resume = (run_dir / "metrics.jsonl").exists() and (run_dir / "checkpoints").exists()
+    if (run_dir / "metrics.jsonl").exists() and not resume:
+        raise ConfigError(f"{run_dir} holds an unfinished study without checkpoints; delete it to start over")
+    print(f"[experiment] {'resuming' if resume else 'running'} {config.task}: {','.join(config.agents)} -> {run_dir}",
+          file=sys.stderr)
+    study.run(resume=resume)
+    return run_dir
+
+
+def run_experiment(name: str, scale: str = "smoke", root: str | pathlib.Path = "runs/experiments",
+                   progress: bool = True, devices: int = 0, render: bool = True) -> dict:
+    """Train what the experiment needs, then render it. Returns {'studies': ..., 'figure': ...}."""
+    from experiments import render as render_lib
+
+    experiment = get_experiment(name)
+    root = pathlib.Path(root)
+    studies = {}
+    start = time.perf_counter()
+    for task in experiment.tasks_for(scale):
+        for spec in experiment.studies:
+            out_dir = study_dir(root, scale, task, spec)
+            config = spec.config(task, scale, out_dir=str(out_dir))
+            studies[(task, spec.name)] = run_study(config, progress=progress, devices=devices)
+    result = {"studies": {f"{t}:{s}": str(d) for (t, s), d in studies.items()},
+              "train_seconds": time.perf_counter() - start}
+    if render:
+        figures = root / scale / "figures"
+        figures.mkdir(parents=True, exist_ok=True)
+        result["figure"] = str(render_lib.render(experiment, studies, figures))
+    return result

@@ -1,0 +1,129 @@
+"""Paper figures and tables regenerated from saved metrics, traces and replay buffers.
+
+Every figure function returns a matplotlib Figure (save it with `save_figure`), and each
+has a companion that returns the numbers it draws as a list of dicts (write them with
+`write_csv`) or a grid array:
+
+    curves            plot_curve_grid / curve_grid_table      Figs 3, 4, 6-8, S1, S2, S5-S10
+    normalized_score  normalized_mean_rows                    the "normalized mean" column
+    maze_heatmaps     plot_maze_figure / trajectory_statistics Fig. 2
+                      plot_visitation_heatmaps / visitation_counts   Fig. 5
+    episode_traces    plot_episode_traces / trace_table        Fig. S3
+                      plot_decoded_vs_true                     Fig. S4
+    tables            self_generated_table / markdown_table    Table S2, Fig. S1 (third row)
+                      baseline_scores                          dashed baselines of Figs 6, 7, S9, S16
+    added_data        plot_score_vs_added_data / score_vs_added_data   Fig. S15
+"""
+
+from offon_jit.analysis.added_data import plot_score_vs_added_data, score_vs_added_data
+from offon_jit.analysis.aggregate import (
+    Curve,
+    aggregate,
+    aggregate_metrics,
+    curve_table,
+)
+from offon_jit.analysis.curves import (
+    curve_grid_table,
+    draw_curves,
+    grid_rows,
+    plot_curve_grid,
+)
+from offon_jit.analysis.episode_traces import (
+    has_frames,
+    max_loss_step,
+    plot_decoded_vs_true,
+    plot_episode_traces,
+    trace_table,
+    validate_trace,
+)
+from offon_jit.analysis.maze_grid import (
+    DEFAULT_MAZE_BINS,
+    as_positions,
+    buffer_positions,
+    cell_mean,
+    cell_table,
+    median_visitation,
+    outlier_threshold,
+    visitation_along,
+    visitation_counts,
+)
+from offon_jit.analysis.maze_heatmaps import (
+    draw_maze,
+    draw_visitation,
+    plot_maze_figure,
+    plot_visitation_heatmaps,
+    trace_positions,
+    trajectory_statistics,
+)
+from offon_jit.analysis.normalized_score import (
+    NORMALIZED_MEAN_TASK,
+    best_mean_value,
+    normalize_rows,
+    normalized_mean_rows,
+    reference_ranges,
+)
+from offon_jit.analysis.rows import (
+    available_metrics,
+    curve_label,
+    validate_rows,
+    validate_task_rows,
+)
+from offon_jit.analysis.style import CurveStyle, curve_styles, save_figure
+from offon_jit.analysis.tables import (
+    baseline_scores,
+    final_values,
+    markdown_table,
+    self_generated_table,
+    write_csv,
+)
+
+__all__ = [
+    "DEFAULT_MAZE_BINS",
+    "NORMALIZED_MEAN_TASK",
+    "Curve",
+    "CurveStyle",
+    "aggregate",
+    "aggregate_metrics",
+    "as_positions",
+    "available_metrics",
+    "baseline_scores",
+    "best_mean_value",
+    "buffer_positions",
+    "cell_mean",
+    "cell_table",
+    "curve_grid_table",
+    "curve_label",
+    "curve_styles",
+    "curve_table",
+    "draw_curves",
+    "draw_maze",
+    "draw_visitation",
+    "final_values",
+    "grid_rows",
+    "has_frames",
+    "markdown_table",
+    "max_loss_step",
+    "median_visitation",
+    "normalize_rows",
+    "normalized_mean_rows",
+    "outlier_threshold",
+    "plot_curve_grid",
+    "plot_decoded_vs_true",
+    "plot_episode_traces",
+    "plot_maze_figure",
+    "plot_score_vs_added_data",
+    "plot_visitation_heatmaps",
+    "reference_ranges",
+    "save_figure",
+    "score_vs_added_data",
+    "self_generated_table",
+    "trace_positions",
+    "trace_table",
+    "trajectory_statistics",
+    "validate_rows",
+    "validate_task_rows",
+    "validate_trace",
+    "visitation_along",
+    "visitation_counts",
+    "write_csv",
+]

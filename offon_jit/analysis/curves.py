@@ -1,0 +1,209 @@
+"""Learning-curve grids (Figs 3, 4, 6-8, S1, S2, S5-S10): tasks as columns, metrics as rows.
+
+Each panel draws one line per curve label (mean over seeds) with a shaded band of +-1
+std, in the label's paper colour (style.curve_styles, computed once over all tasks so a
+label looks the same everywhere). Optional extras: a last column with the normalised
+mean across tasks (normalized_score), and a horizontal black dashed baseline per task
+on the score row (the final score of a task-oriented Active agent, Figs 6, 7, S9, S16).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from offon_jit.analysis.aggregate import aggregate, curve_table
+from offon_jit.analysis.normalized_score import (
+    NORMALIZED_MEAN_TASK,
+    PLAIN_MEAN_METRICS,
+    normalized_mean_rows,
+    reference_ranges,
+)
+from offon_jit.analysis.rows import (
+    curve_label,
+    metric_title,
+    metric_value,
+    require_metric,
+    validate_rows,
+    validate_task_rows,
+)
+from offon_jit.analysis.style import (
+    BASELINE_STYLE,
+    STEPS_FORMATTER,
+    CurveStyle,
+    curve_styles,
+    new_figure,
+    paper_style,
+)
+
+DEFAULT_METRICS = ("score", "eval_wm_loss")
+NORMALIZED_METRICS = ("score", "eval_wm_loss", "policy_input_loss")  # min-max per task in the mean column
+AVERAGEABLE_METRICS = NORMALIZED_METRICS + PLAIN_MEAN_METRICS
+NORMALIZED_MEAN_TITLE = "Normalized mean"
+BAND_ALPHA = 0.2
+
+
+def _checked_metrics(metrics: Sequence[str]) -> list[str]:
+    if isinstance(metrics, str) or not metrics or not all(isinstance(m, str) for m in metrics):
+        raise ValueError(f"metrics must be a non-empty list of metric names, got {metrics!r}")
+    if len(set(metrics)) != len(metrics):
+        raise ValueError(f"metrics listed twice: {list(metrics)}")
+    return list(metrics)
+
+
+def grid_rows(
+    task_rows: Mapping[str, Sequence[Mapping]],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    *,
+    normalized_mean: bool = False,
+    score_references: Mapping[str, tuple[float, float]] | None = None,
+) -> dict[str, list[Mapping]]:
+    """The rows of each grid column: the tasks, plus "normalized_mean" if requested."""
+    task_rows = validate_task_rows(task_rows)
+    metrics = _checked_metrics(metrics)
+    if NORMALIZED_MEAN_TASK in task_rows:
+        raise ValueError(f"task name {NORMALIZED_MEAN_TASK!r} is reserved for the normalised mean column")
+    all_rows = [row for rows in task_rows.values() for row in rows]
+    for metric in metrics:
+        require_metric(all_rows, metric, where="all tasks")
+    columns = dict(task_rows)
+    if normalized_mean:
+        averaged = [m for m in metrics if m in AVERAGEABLE_METRICS]
+        if not averaged:
+            raise ValueError(f"normalized_mean needs one of {list(AVERAGEABLE_METRICS)} among metrics {metrics}")
+        columns[NORMALIZED_MEAN_TASK] = normalized_mean_rows(
+            task_rows, averaged, score_references=score_references, plain_metrics=PLAIN_MEAN_METRICS
+        )
+    return columns
+
+
+def curve_grid_table(
+    task_rows: Mapping[str, Sequence[Mapping]],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    *,
+    normalized_mean: bool = False,
+    score_references: Mapping[str, tuple[float, float]] | None = None,
+    min_seeds: int = 1,
+) -> list[dict]:
+    """The numbers `plot_curve_grid` draws: long table (task, metric, label, env_steps, mean, std, num_seeds)."""
+    columns = grid_rows(task_rows, metrics, normalized_mean=normalized_mean, score_references=score_references)
+    return curve_table(columns, metrics, min_seeds=min_seeds)
+
+
+def draw_curves(
+    ax: Axes,
+    rows: Sequence[Mapping],
+    metric: str,
+    styles: Mapping[str, CurveStyle] | None = None,
+    *,
+    labels: Sequence[str] | None = None,
+    baseline: float | None = None,
+    min_seeds: int = 1,
+) -> dict[str, Line2D]:
+    """Mean +- std lines of `metric` per label on `ax`; returns {label: line} (for a legend)."""
+    rows = validate_rows(rows)
+    styles = curve_styles(rows) if styles is None else styles
+    curves = aggregate(rows, metric, labels=labels, min_seeds=min_seeds)
+    lines = {}
+    for label in [label for label in styles if label in curves] + [label for label in curves if label not in styles]:
+        steps, mean, std = curves[label]
+        style = styles.get(label, CurveStyle("black", "-"))
+        (line,) = ax.plot(steps, mean, color=style.color, linestyle=style.linestyle, label=label)
+        ax.fill_between(steps, mean - std, mean + std, color=style.color, alpha=BAND_ALPHA, linewidth=0)
+        lines[label] = line
+    if baseline is not None:
+        ax.axhline(float(baseline), **BASELINE_STYLE)
+    ax.xaxis.set_major_formatter(STEPS_FORMATTER)
+    return lines
+
+
+def _normalized_baseline(task_rows, baselines, score_references) -> float | None:
+    if baselines is None or set(task_rows) - set(baselines):
+        return None
+    ranges = reference_ranges(task_rows, "score", score_references)
+    return float(np.mean([(baselines[t] - ranges[t][0]) / (ranges[t][1] - ranges[t][0]) for t in task_rows]))
+
+
+def plot_curve_grid(
+    task_rows: Mapping[str, Sequence[Mapping]],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    *,
+    normalized_mean: bool = False,
+    score_references: Mapping[str, tuple[float, float]] | None = None,
+    baselines: Mapping[str, float] | None = None,
+    baseline_label: str = "Active (task only)",
+    labels: Sequence[str] | None = None,
+    task_titles: Mapping[str, str] | None = None,
+    min_seeds: int = 1,
+    title: str | None = None,
+    panel_size: tuple[float, float] = (2.4, 1.9),
+) -> Figure:
+    """Grid figure: one column per task (+ "Normalized mean"), one row per metric, legend once.
+
+    `baselines` {task: score} draws a black dashed line on the score row (see
+    tables.final_values for the final score of a task-oriented Active run). `labels`
+    restricts which curves are drawn. A panel whose task lacks the metric says "no data";
+    mean-column panels of metrics that are not averaged across tasks are left empty.
+    """
+    columns = grid_rows(task_rows, metrics, normalized_mean=normalized_mean, score_references=score_references)
+    tasks = [t for t in columns if t != NORMALIZED_MEAN_TASK]
+    if baselines is not None:
+        if not isinstance(baselines, Mapping):
+            raise ValueError(f"baselines must be a dict task -> score, got {type(baselines).__name__}")
+        unknown = sorted(set(baselines) - set(tasks))
+        if unknown:
+            raise KeyError(f"baselines for unknown tasks {unknown}; tasks are {tasks}")
+    if labels is not None:
+        known = {curve_label(row) for rows in columns.values() for row in rows}
+        unknown = [label for label in labels if label not in known]
+        if unknown:
+            raise KeyError(f"unknown curve labels {unknown}; known: {sorted(known)}")
+    styles = curve_styles(row for t in tasks for row in columns[t])
+    mean_baseline = _normalized_baseline(task_rows, baselines, score_references) if normalized_mean else None
+
+    with paper_style():
+        fig = new_figure(panel_size[0] * len(columns), panel_size[1] * len(metrics) + 0.6)
+        axes = np.asarray(fig.subplots(len(metrics), len(columns), squeeze=False))
+        handles: dict[str, Line2D] = {}
+        for j, task in enumerate(columns):
+            is_mean = task == NORMALIZED_MEAN_TASK
+            drawn_rows = [i for i, m in enumerate(metrics) if not (is_mean and m not in AVERAGEABLE_METRICS)]
+            for i, metric in enumerate(metrics):
+                ax = axes[i, j]
+                rows = columns[task]
+                if is_mean and metric not in AVERAGEABLE_METRICS:
+                    ax.set_axis_off()
+                    continue
+                if not any(metric_value(row, metric) is not None for row in rows):
+                    ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="0.5")
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                else:
+                    baseline = None
+                    if metric == "score":
+                        baseline = mean_baseline if is_mean else (baselines or {}).get(task)
+                    lines = draw_curves(ax, rows, metric, styles, labels=labels, baseline=baseline, min_seeds=min_seeds)
+                    for label, line in lines.items():
+                        handles.setdefault(label, line)
+                if i == 0:
+                    ax.set_title(NORMALIZED_MEAN_TITLE if is_mean else (task_titles or {}).get(task, task))
+                if j == 0:
+                    ax.set_ylabel(metric_title(metric))
+                elif is_mean and metric in NORMALIZED_METRICS:
+                    ax.set_ylabel("normalized")
+                if i == drawn_rows[-1]:
+                    ax.set_xlabel("Env steps")
+        ordered = [label for label in styles if label in handles]
+        legend_handles = [handles[label] for label in ordered]
+        if mean_baseline is not None or baselines:
+            legend_handles.append(Line2D([], [], **BASELINE_STYLE))
+            ordered.append(baseline_label)
+        if ordered:
+            fig.legend(legend_handles, ordered, loc="outside lower center", ncol=min(len(ordered), 6), frameon=False)
+        if title:
+            fig.suptitle(title)
+    return fig

@@ -1,0 +1,45 @@
+"""Weight mixing of two agents (paper App. A.7, Eq. S3): w = (1 - alpha) w_Active + alpha w_Tandem.
+
+Used to initialise Tandem agents whose world model and policy start a controlled
+distance from the Active's. Works on any `AgentState` (duck-typed: `params`,
+`opt_states`, `config`, `spec`, `replace`), so this module does not import `agent`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from offon_jit.dreamer.optim import make_optimizers
+
+MIXED_GROUPS = ("wm", "actor", "critic")
+
+
+def mix_agents(active, tandem, alpha):
+    """The Tandem agent with wm/actor/critic = (1 - alpha) * Active + alpha * Tandem.
+
+    The slow critic becomes a copy of the mixed critic and the three mixed groups get fresh
+    optimiser states. Everything else (ensemble and policy-autoencoder parameters and their
+    optimiser states, return normaliser, step, expl_weight) is the Tandem's. `alpha` is a
+    scalar, possibly traced (vmap over alphas); alpha = 0 gives the Active's weights and
+    alpha = 1 the Tandem's, both exactly.
+    """
+    if active.config != tandem.config:
+        raise ValueError("mix_agents needs two agents with the same DreamerConfig")
+    if active.spec != tandem.spec:
+        raise ValueError(f"mix_agents needs two agents of one env spec, got {active.spec.name} and {tandem.spec.name}")
+    if jnp.ndim(alpha) != 0:
+        raise ValueError(f"alpha must be a scalar (vmap for several alphas), got shape {jnp.shape(alpha)}")
+    alpha = jnp.asarray(alpha, jnp.float32)
+
+    def mix(a, b):
+        if a.shape != b.shape:
+            raise ValueError(f"cannot mix parameters of shapes {a.shape} and {b.shape}")
+        # Not a + alpha * (b - a): that is not exactly b at alpha = 1.
+        return ((1.0 - alpha) * a + alpha * b).astype(a.dtype)
+
+    mixed = {name: jax.tree_util.tree_map(mix, active.params[name], tandem.params[name]) for name in MIXED_GROUPS}
+    mixed["slow_critic"] = jax.tree_util.tree_map(jnp.copy, mixed["critic"])
+    optimizers = make_optimizers(tandem.config)
+    fresh_opt = {name: optimizers[name].init(mixed[name]) for name in MIXED_GROUPS}
+    return tandem.replace(params={**tandem.params, **mixed}, opt_states={**tandem.opt_states, **fresh_opt})

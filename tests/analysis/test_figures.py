@@ -1,0 +1,197 @@
+"""Every figure function writes a non-empty PNG of what it claims to draw, and rejects bad input clearly."""
+
+import numpy as np
+import pytest
+
+from offon_jit.analysis import (
+    aggregate,
+    curve_grid_table,
+    curve_styles,
+    max_loss_step,
+    plot_curve_grid,
+    plot_decoded_vs_true,
+    plot_episode_traces,
+    plot_maze_figure,
+    plot_score_vs_added_data,
+    plot_visitation_heatmaps,
+    save_figure,
+    score_vs_added_data,
+    trace_positions,
+    trace_table,
+    trajectory_statistics,
+)
+from offon_jit.analysis.style import FAMILY_COLORS
+from tests.analysis.synthetic import maze_trace, random_rows, two_task_rows
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 2000
+
+
+def test_curve_grid_draws_the_aggregated_means(tmp_path):
+    rows = random_rows(num_seeds=2)
+    task_rows = {"cheetah": rows, "walker": [dict(r, score=r["score"] * 2) for r in rows]}
+    metrics = ["score", "eval_wm_loss", "self_generated_pct", "value_error"]
+    fig = plot_curve_grid(task_rows, metrics, normalized_mean=True, baselines={"cheetah": 50.0, "walker": 100.0})
+    axes = np.array(fig.axes).reshape(len(metrics), 3)
+    line = next(l for l in axes[0, 0].get_lines() if l.get_label() == "active")
+    np.testing.assert_allclose(line.get_ydata(), aggregate(rows, "score")["active"].mean)
+    assert any(np.allclose(l.get_ydata(), 50.0) and l.get_linestyle() == "--" for l in axes[0, 0].get_lines())
+    assert not axes[3, 2].axison  # value_error is not averaged across tasks
+    assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "Active (task only)"
+    assert_png(save_figure(fig, tmp_path / "grid.png"))
+    table = curve_grid_table(task_rows, metrics, normalized_mean=True)
+    assert {e["task"] for e in table} == {"cheetah", "walker", "normalized_mean"}
+
+
+def test_curve_grid_errors():
+    task_rows = two_task_rows()
+    with pytest.raises(KeyError, match="unknown metric 'wm_loss'"):
+        plot_curve_grid(task_rows, ["score", "wm_loss"])
+    with pytest.raises(ValueError, match="no metric rows"):
+        plot_curve_grid({"a": []})
+    with pytest.raises(KeyError, match=r"baselines for unknown tasks \['c'\]"):
+        plot_curve_grid(task_rows, ["score"], baselines={"c": 1.0})
+    with pytest.raises(KeyError, match="unknown curve labels"):
+        plot_curve_grid(task_rows, ["score"], labels=["tandem"])
+    with pytest.raises(ValueError, match="reserved"):
+        plot_curve_grid({"normalized_mean": task_rows["a"]}, ["score"])
+    with pytest.raises(ValueError, match="non-empty list of metric names"):
+        plot_curve_grid(task_rows, "score")
+    with pytest.raises(ValueError, match="normalized_mean needs one of"):
+        plot_curve_grid({"a": random_rows()}, ["value_error"], normalized_mean=True)
+
+
+def test_styles_follow_the_paper_families_and_stay_distinct():
+    rows = [{"agent": a, "seed": 0, "env_steps": 0, **extra} for a, extra in [
+        ("tandem", {}), ("passive", {}), ("active", {}), ("passive_expert", {}),
+        ("passive_auto", {"label": "auto 2.0", "hparam_value": 2.0}),
+        ("passive_auto", {"label": "auto 1.2", "hparam_value": 1.2}),
+    ]]
+    styles = curve_styles(rows)
+    assert list(styles) == ["active", "passive", "passive_expert", "auto 1.2", "auto 2.0", "tandem"]
+    assert styles["active"].color == FAMILY_COLORS["active"] and styles["tandem"].color == FAMILY_COLORS["tandem"]
+    assert styles["passive"] == (FAMILY_COLORS["passive"], "-")
+    assert len({s.color for s in styles.values()}) == 6
+    assert styles["auto 1.2"].linestyle == styles["auto 2.0"].linestyle != styles["passive_expert"].linestyle
+
+
+def maze_case():
+    rng = np.random.default_rng(0)
+    route = np.clip(np.linspace([-0.3, 0.3], [0.3, -0.3], 2000) + rng.normal(0, 0.03, (2000, 2)), -0.39, 0.39)
+    steps = 60
+    valid = np.arange(steps) < 50
+    traces = {
+        "active": maze_trace(np.linspace([-0.3, 0.3], [0.3, -0.3], steps), np.full(steps, 1.0), valid, frames=True),
+        "passive": maze_trace(np.linspace([-0.3, 0.3], [-0.35, -0.35], steps), np.linspace(1, 5, steps), valid),
+    }
+    return route, traces
+
+
+def test_maze_figures_write_pngs_and_report_their_numbers(tmp_path):
+    route, traces = maze_case()
+    rows = [r for r in random_rows(num_seeds=2) if r["agent"] in ("active", "passive")]
+    buffers = {"active": route, "passive": route}
+    assert_png(save_figure(plot_maze_figure(rows, traces, buffers, bins=20), tmp_path / "fig2.png"))
+    explore = np.random.default_rng(1).uniform(-0.4, 0.4, (2000, 2))
+    assert_png(save_figure(plot_visitation_heatmaps({"task": route, "exploration": explore}, bins=20), tmp_path / "fig5.png"))
+    stats = {s["label"]: s for s in trajectory_statistics(traces, buffers, bins=20)}
+    assert stats["active"]["steps"] == 50 and stats["active"]["buffer_steps"] == 2000
+    assert stats["active"]["median_visitation"] > stats["passive"]["median_visitation"]
+    assert stats["passive"]["mean_wm_loss"] == pytest.approx(np.linspace(1, 5, 60)[:50].mean())
+
+
+def test_maze_figure_errors():
+    route, traces = maze_case()
+    rows = random_rows(num_seeds=1)
+    with pytest.raises(KeyError, match=r"no buffer for traces \['passive'\]"):
+        plot_maze_figure(rows, traces, {"active": route})
+    no_position = {"active": {k: v for k, v in traces["active"].items() if k != "position"}}
+    with pytest.raises(KeyError, match="no 'position'"):
+        plot_maze_figure(rows, no_position, {"active": route})
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plot_visitation_heatmaps({})
+
+
+def test_episode_trace_figures(tmp_path):
+    _, traces = maze_case()
+    fig = plot_episode_traces(traces, highlights={"passive": [(10, 30)]})
+    assert len(fig.axes) == 3 * 2
+    drawn = fig.axes[1].get_lines()[0].get_ydata()  # row 0 (reward), column 1 (passive)
+    assert np.isnan(drawn[50:]).all() and np.allclose(drawn[:50], traces["passive"]["reward"][:50])
+    assert_png(save_figure(fig, tmp_path / "s3.png"))
+    assert_png(save_figure(plot_decoded_vs_true(traces), tmp_path / "s4.png"))
+    assert len(trace_table(traces)) == 120
+
+
+def test_engine_style_traces_without_position_or_policy_input_loss(tmp_path):
+    """The engine's traces/*.npz: proprio obs (T, 4) instead of "position", no policy_input_loss."""
+    route, traces = maze_case()
+    passive = traces["passive"]
+    obs = np.concatenate([passive["position"], np.zeros((60, 2))], axis=1).astype(np.float32)
+    engine_trace = {"reward": passive["reward"], "wm_loss": passive["wm_loss"], "valid": passive["valid"], "obs": obs,
+                    "decoded": obs + 0.01}
+    np.savez(tmp_path / "passive.npz", **engine_trace)
+    with np.load(tmp_path / "passive.npz") as loaded:
+        from_npz = {"passive": loaded}
+        stats = trajectory_statistics(from_npz, {"passive": route}, bins=20)
+        assert stats == trajectory_statistics({"passive": passive}, {"passive": route}, bins=20)
+        np.testing.assert_allclose(trace_positions("passive", loaded), passive["position"], atol=1e-6)
+        fig = plot_episode_traces(from_npz)
+        assert len(fig.axes) == 2  # reward and wm_loss: the trace has no policy_input_loss
+        with pytest.raises(KeyError, match="lack some of the quantities"):
+            plot_episode_traces(from_npz, ["reward", "policy_input_loss"])
+        with pytest.raises(ValueError, match="no trace has obs and decoded"):
+            plot_decoded_vs_true(from_npz)
+        assert_png(save_figure(plot_maze_figure(random_rows(num_seeds=1), from_npz, {"passive": route}, bins=20),
+                               tmp_path / "fig2_from_npz.png"))
+
+
+def test_max_loss_step_ignores_invalid_steps():
+    _, traces = maze_case()
+    trace = dict(traces["passive"])  # loss rises to step 59, but steps >= 50 are invalid
+    assert max_loss_step(trace) == 49
+
+
+def test_episode_trace_errors():
+    _, traces = maze_case()
+    short = dict(traces["active"], wm_loss=np.ones(10))
+    with pytest.raises(ValueError, match=r"wm_loss must be a numeric array of shape \(60,\)"):
+        plot_episode_traces({"active": short})
+    with pytest.raises(KeyError, match="missing \\['valid'\\]"):
+        plot_episode_traces({"a": {k: v for k, v in traces["active"].items() if k != "valid"}})
+    with pytest.raises(ValueError, match="1-d bool"):
+        plot_episode_traces({"a": dict(traces["active"], valid=np.ones(60))})
+    with pytest.raises(ValueError, match="highlight"):
+        plot_episode_traces(traces, highlights={"active": [(50, 70)]})
+    with pytest.raises(KeyError, match="unknown trace quantities"):
+        plot_episode_traces(traces, ["reward", "loss"])
+    with pytest.raises(ValueError, match="no trace has obs and decoded"):
+        plot_decoded_vs_true({"passive": traces["passive"]})
+    with pytest.raises(ValueError, match="has no obs/decoded"):
+        plot_decoded_vs_true(traces, steps={"passive": [3]})
+    with pytest.raises(ValueError, match="must be ints in"):
+        plot_decoded_vs_true(traces, steps={"active": [60]})
+    with pytest.raises(ValueError, match="uint8"):
+        plot_decoded_vs_true({"a": dict(traces["active"], decoded=traces["active"]["decoded"].astype(float))})
+
+
+def test_score_vs_added_data(tmp_path):
+    rows = random_rows(num_seeds=2)
+    task_rows = {"a": rows, "b": [dict(r, score=r["score"] / 2) for r in rows]}
+    table = score_vs_added_data(task_rows)
+    assert {e["label"] for e in table} == {"passive_auto (ood_threshold=1.35)"}  # the only one adding data
+    pct = aggregate(rows, "self_generated_pct")["passive_auto (ood_threshold=1.35)"].mean
+    np.testing.assert_allclose([e["self_generated_pct"] for e in table], pct)  # same pct in both tasks
+    assert_png(save_figure(plot_score_vs_added_data(task_rows), tmp_path / "s15.png"))
+
+
+def test_save_figure_errors(tmp_path):
+    with pytest.raises(ValueError, match="matplotlib Figure"):
+        save_figure("not a figure", tmp_path / "x.png")
+    fig = plot_curve_grid(two_task_rows(), ["score"])
+    with pytest.raises(ValueError, match="suffix"):
+        save_figure(fig, tmp_path / "x")
