@@ -18,7 +18,7 @@ from offon_jit.analysis.rows import (
     metric_value,
     require_metric,
     validate_rows,
-    validate_task_rows,
+    validate_task_metrics,
 )
 
 
@@ -95,12 +95,7 @@ def curve_table(
     Columns: task, metric, label, env_steps, mean, std, num_seeds. A metric only needs to
     exist in some task; tasks without it contribute no rows.
     """
-    task_rows = validate_task_rows(task_rows)
-    if isinstance(metrics, str) or not metrics:
-        raise ValueError(f"metrics must be a non-empty list of metric names, got {metrics!r}")
-    all_rows = [row for rows in task_rows.values() for row in rows]
-    for metric in metrics:
-        require_metric(all_rows, metric, where="all tasks")
+    task_rows, all_rows = validate_task_metrics(task_rows, metrics)
     table = []
     for task, rows in task_rows.items():
         for metric in metrics:

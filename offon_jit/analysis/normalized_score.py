@@ -33,6 +33,7 @@ from offon_jit.analysis.rows import (
     metric_value,
     require_metric,
     validate_rows,
+    validate_task_metrics,
     validate_task_rows,
 )
 
@@ -112,12 +113,7 @@ def normalized_mean_rows(
     as they are. Every metric must exist in some task. Each output row has agent, label,
     seed, env_steps, task, num_tasks and the averaged metrics it has a value for.
     """
-    task_rows = validate_task_rows(task_rows)
-    if isinstance(metrics, str) or not metrics:
-        raise ValueError(f"metrics must be a non-empty list of metric names, got {metrics!r}")
-    all_rows = [row for rows in task_rows.values() for row in rows]
-    for metric in metrics:
-        require_metric(all_rows, metric, where="all tasks")
+    task_rows, all_rows = validate_task_metrics(task_rows, metrics)
 
     label_sets = [{curve_label(row) for row in rows} for rows in task_rows.values()]
     common = set.intersection(*label_sets)

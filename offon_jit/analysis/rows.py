@@ -93,3 +93,14 @@ def require_metric(rows: Sequence[Mapping], metric: str, where: str = "rows") ->
 def curve_labels(rows: Sequence[Mapping]) -> list[str]:
     """Distinct curve labels in first-seen order."""
     return list(dict.fromkeys(curve_label(row) for row in rows))
+
+
+def validate_task_metrics(task_rows: Mapping[str, Sequence[Mapping]], metrics: Sequence[str]) -> tuple[dict, list]:
+    """Checked {task: rows} plus all rows together; every metric must exist in some task."""
+    task_rows = validate_task_rows(task_rows)
+    if isinstance(metrics, str) or not metrics:
+        raise ValueError(f"metrics must be a non-empty list of metric names, got {metrics!r}")
+    all_rows = [row for rows in task_rows.values() for row in rows]
+    for metric in metrics:
+        require_metric(all_rows, metric, where="all tasks")
+    return task_rows, all_rows

@@ -25,7 +25,18 @@ from offon_jit.engine.study import Phase, Study
 from offon_jit.engine.run_state import new_run
 from offon_jit.engine.transitions import make_row
 from offon_jit.replay import buffer as replay
-from offon_jit.engine.variants import BASE_AGENTS
+from offon_jit.engine.variants import VARIANTS
+
+
+def host_support_problem(config) -> str | None:
+    """Why a config cannot run on host simulators (None if it can)."""
+    interactive = [a for a in config.agents if VARIANTS[a].interaction]
+    axes = [VARIANTS[a].hparam for a in config.agents if VARIANTS[a].hparam]
+    if interactive or len(config.expl_weights) > 1 or any(len(getattr(config, h)) > 1 for h in axes):
+        return (f"{config.task} runs on host simulators: self-generated data ({interactive or 'none asked'}) and "
+                "swept hyperparameter axes need a JAX-native task (python -m envs list); host studies run one "
+                "value per hyperparameter")
+    return None
 
 
 class HostStudy(Study):
@@ -36,12 +47,9 @@ class HostStudy(Study):
                 f"{config.task} runs on host simulators, which step in one process on one device; "
                 "run it without --devices/--coordinator (or choose a JAX-native task)"
             )
-        unsupported = [a for a in config.agents if a not in BASE_AGENTS]
-        if unsupported or len(config.expl_weights) > 1 or any(config.expl_weights):
-            raise ConfigError(
-                f"{config.task} runs on host simulators, which support the base agents {BASE_AGENTS} without "
-                f"exploration; {unsupported or 'expl_weights'} need a JAX-native task (python -m envs list)"
-            )
+        problem = host_support_problem(config)
+        if problem:
+            raise ConfigError(problem)
         super().__init__(config, progress, devices=1)
 
     def _make_envs(self) -> None:
@@ -73,7 +81,7 @@ class HostStudy(Study):
     def _init_active_agent(self, key):
         cfg = self.config
         init_key = jax.random.fold_in(key, 0)
-        agent = agent_lib.init_agent(init_key, self.spec, self.model_config)
+        agent = agent_lib.init_agent(init_key, self.spec, self.active_model_config, self.config.expl_weights[0])
         buffer = replay.init_buffer(self.schema, cfg.capacity, cfg.num_envs)
         carry = agent_lib.initial_policy_carry(agent, cfg.num_envs)
         _, run_key = jax.random.split(jax.random.fold_in(init_key, 100))
