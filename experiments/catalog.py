@@ -53,7 +53,8 @@ EXPERIMENTS = {e.name: e for e in (
                "(JAX-native tasks: bursts run inside the jitted loop)", _smoke_and(INTERACTIVE_TASKS),
                (StudySpec("self_generated", ("active", "passive", "passive_fixed", "passive_auto"),
                           (("fixed_intervals", (4_000, 20_000, 200_000)),),
-                          smoke_settings=(("fixed_intervals", (200, 400)),)),),
+                          scale_settings=(("smoke", (("fixed_intervals", (200, 400)),)),
+                                          ("cpu", (("fixed_intervals", (500, 2_000)),)))),),
                "curves", metrics=("score", "eval_wm_loss", "self_generated_pct")),
     Experiment("figS1", "Fig. S1: OOD-ratio thresholds {2.0, 1.65, 1.35, 1.2} for adaptive Passive agents, one "
                "vmapped axis", _smoke_and(INTERACTIVE_TASKS),

@@ -6,13 +6,16 @@ import dataclasses
 
 from offon_jit.config import RunConfig
 
-# The paper's protocol (Sec. 3, App. A.1) and a CPU smoke version that keeps every mechanism.
+# The paper's protocol (Sec. 3, App. A.1), a CPU smoke version that keeps every mechanism,
+# and "cpu": the smoke tasks trained long enough on a CPU for agents to learn (tens of minutes).
 SCALE_SETTINGS = {
     "paper": dict(preset="s", num_seeds=3, env_steps=1_000_000, batch_size=16, seq_len=64, eval_interval=5_000,
                   eval_episodes=4, prefill=5_000, burst_steps=2_000, checkpoint_every=10),
     "smoke": dict(preset="tiny", num_seeds=2, env_steps=800, batch_size=4, seq_len=16, eval_interval=200,
                   eval_episodes=2, prefill=128, burst_steps=64, episode_length=50, checkpoint_every=0,
                   disag_models=4),
+    "cpu": dict(preset="tiny", num_seeds=2, env_steps=4_000, batch_size=8, seq_len=32, eval_interval=500,
+                eval_episodes=4, prefill=512, burst_steps=256, checkpoint_every=2, disag_models=8),
 }
 SCALES = tuple(SCALE_SETTINGS)
 
@@ -24,12 +27,10 @@ class StudySpec:
     name: str
     agents: tuple[str, ...]
     settings: tuple[tuple[str, object], ...] = ()
-    smoke_settings: tuple[tuple[str, object], ...] = ()  # replace `settings` at smoke scale
+    scale_settings: tuple[tuple[str, tuple], ...] = ()  # (scale, settings) replacing `settings` there
 
     def config(self, task: str, scale: str, out_dir: str) -> RunConfig:
-        settings = {**SCALE_SETTINGS[scale], **dict(self.settings)}
-        if scale == "smoke":
-            settings.update(dict(self.smoke_settings))
+        settings = {**SCALE_SETTINGS[scale], **dict(self.settings), **dict(dict(self.scale_settings).get(scale, ()))}
         return RunConfig(task=task, agents=self.agents, out_dir=out_dir, **settings)
 
 
@@ -47,4 +48,4 @@ class Experiment:
     def tasks_for(self, scale: str) -> tuple[str, ...]:
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}; choose from {SCALES}")
-        return tuple(self.tasks[scale])
+        return tuple(self.tasks.get(scale, self.tasks["smoke"]))  # cpu: the smoke tasks, trained longer

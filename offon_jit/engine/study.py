@@ -95,7 +95,6 @@ class Study:
         for phase in self.phases:  # validates the device count against every phase's runs up front
             self.placement_for(len(phase.runs))
         self.placement = self.placement_for(len(self.base))
-        self.local_seeds = np.array([self.base[i].seed for i in self.placement.local_runs])
         self.is_main_process = jax.process_index() == 0
         self.show_progress = progress and self.is_main_process
         # Single process: everything in run_dir. Several: each writes its runs' metrics apart.
@@ -221,21 +220,29 @@ class Study:
         return [phase.runs[i] for i in self.placement_for(len(phase.runs)).local_runs]
 
     def phase_inputs(self, phase: Phase, buffers=None) -> tuple:
-        """(buffers, hyperparameter values, frozen world models) on the phase's run axis."""
+        """(buffers, hyperparameter values, frozen world models) on the phase's run axis.
+
+        In-memory Active `buffers` (base-run axis) are used as they are when the variant trains
+        on the full buffer of its own base run, so large buffers never round-trip through the
+        host; otherwise each process loads its runs' buffers from the run directory.
+        """
         variant = phase.variant
         placement = self.placement_for(len(phase.runs))
         local = self.local_runs(phase)
-        if buffers is None or len(phase.runs) != len(self.base):
-            buffers = [self.base_buffer(run) for run in local]
-            buffers = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *buffers)
+        same_runs = buffers is not None and len(phase.runs) == len(self.base)
+        if same_runs and variant.data == "full" and not variant.interaction:
+            placed = buffers
         else:
-            buffers = placement.to_local(buffers)
-        buffers = variant_buffers(self.config, variant, buffers, run_keys(local))
+            if same_runs:
+                host = placement.to_local(buffers)
+            else:
+                host = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[self.base_buffer(run) for run in local])
+            placed = placement.from_local(variant_buffers(self.config, variant, host, run_keys(local)))
         frozen = None
         if variant.world_model == "active_final":
             frozen = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[self.final_world_model(r) for r in local])
         dtype = np.int32 if variant.hparam == "fixed_intervals" else np.float32
-        return placement.from_local((buffers, hparam_array(local, dtype), frozen))
+        return (placed, *placement.from_local((hparam_array(local, dtype), frozen)))
 
     def run_chunk(self, phase: Phase, state: dict, chunk: int) -> tuple[dict, dict]:
         if phase.name == "active":

@@ -47,6 +47,13 @@ def setup(tmp_path_factory):
     return study, key, active
 
 
+@pytest.fixture(scope="module")
+def fixed_chunk(setup):
+    """One compiled single-run chunk of passive_fixed, shared by the tests below."""
+    study = setup[0]
+    return jax.jit(partial(chunks.offline_chunk, config=study.config, variant=VARIANTS["passive_fixed"], env=study.env))
+
+
 def passive_run(study, active, variant: str, value):
     """An offline run of `variant` on the Active's buffer (with room for bursts)."""
     cfg = study.config
@@ -80,11 +87,10 @@ def test_burst_adds_exactly_the_burst_size_only_when_committed(setup):
     assert_trees_close(replay.gather(skipped.buffer, jnp.array([[0, 0]]), before // 4), stored, atol=0)
 
 
-def test_fixed_schedule_bursts_every_n_env_steps(setup):
+def test_fixed_schedule_bursts_every_n_env_steps(setup, fixed_chunk):
     study, _, active = setup
-    cfg = study.config
+    chunk = fixed_chunk
     run = passive_run(study, active, "passive_fixed", 8)
-    chunk = jax.jit(partial(chunks.offline_chunk, config=cfg, variant=VARIANTS["passive_fixed"], env=study.env))
     original = int(run.buffer.total_stored)
     run, _ = chunk(run)
     # 16 updates of 2 env steps: bursts at env steps 8, 16 and 24 (not 0, not 32 which is the next chunk's).
@@ -94,7 +100,7 @@ def test_fixed_schedule_bursts_every_n_env_steps(setup):
     assert int(run.schedule.added) == 7 * 16  # 32, 40, 48, 56
 
 
-def test_vmapped_runs_that_are_not_due_are_untouched(setup):
+def test_vmapped_runs_that_are_not_due_are_untouched(setup, fixed_chunk):
     """Two runs with N = 8 and N = 32 in one vmapped chunk: the second bursts only once,
     and its training equals that of the same run alone."""
     study, _, active = setup
@@ -104,9 +110,8 @@ def test_vmapped_runs_that_are_not_due_are_untouched(setup):
     variant = VARIANTS["passive_fixed"]
     vmapped = jax.jit(jax.vmap(partial(chunks.offline_chunk, config=cfg, variant=variant, env=study.env,
                                        axis_name="runs"), axis_name="runs"))
-    single = jax.jit(partial(chunks.offline_chunk, config=cfg, variant=variant, env=study.env))
     out, _ = vmapped(both)
-    alone, _ = single(runs[1])
+    alone, _ = fixed_chunk(runs[1])
     assert out.schedule.added.tolist() == [48, 0]
     second = jax.tree_util.tree_map(lambda x: x[1], out)
     assert_trees_close(second.agent.params, alone.agent.params, atol=1e-5)
