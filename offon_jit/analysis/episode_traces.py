@@ -185,9 +185,10 @@ def _checked_steps(steps, traces) -> dict[str, list[int]]:
 
 
 def _image(frame: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """What imshow can draw: RGB(A) as is, one channel as grey, many (MinAtar) as their max in grey."""
+    """What imshow can draw: RGB as is, one channel as grey, other counts (MinAtar's object
+    channels, 4 for breakout: not RGBA) as their max in grey."""
     channels = frame.shape[-1]
-    if channels in (3, 4):
+    if channels == 3:
         return frame, None
     return (frame[..., 0] if channels == 1 else frame.max(axis=-1)), "gray"
 

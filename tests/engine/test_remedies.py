@@ -87,6 +87,18 @@ def test_burst_adds_exactly_the_burst_size_only_when_committed(setup):
     assert_trees_close(replay.gather(skipped.buffer, jnp.array([[0, 0]]), before // 4), stored, atol=0)
 
 
+def test_adaptive_chunk_bursts_once_when_armed(setup):
+    """An evaluation above the threshold arms one burst at the next chunk's first update."""
+    study, _, active = setup
+    chunk = jax.jit(partial(chunks.offline_chunk, config=study.config, variant=VARIANTS["passive_auto"], env=study.env))
+    run = passive_run(study, active, "passive_auto", 1.35)
+    original = int(run.buffer.total_stored)
+    for ratio, expected in ((1.2, 0), (1.5, 16), (1.3, 16), (1.4, 32)):
+        run, _ = chunk(interaction.arm(run, jnp.float32(ratio)))
+        assert int(run.schedule.added) == expected and not bool(run.schedule.pending)
+        assert int(run.buffer.total_stored) == original + expected
+
+
 def test_fixed_schedule_bursts_every_n_env_steps(setup, fixed_chunk):
     study, _, active = setup
     chunk = fixed_chunk
