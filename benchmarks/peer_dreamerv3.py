@@ -44,7 +44,7 @@ from offon_jit.config import RunConfig
 from offon_jit.dreamer.config import DreamerConfig, get_preset
 from offon_jit.dreamer.summary import parameter_counts
 from offon_jit.engine.host_driver import HostStudy
-from offon_jit.engine.study import Phase, Study
+from offon_jit.engine.study import Study
 
 DEFAULT_COMPILE_CACHE = pathlib.Path.home() / ".cache" / "offon_jit" / "jax-peer-bench"
 TARGETS = {"per_seed_updates_ratio": 1.5, "aggregate_updates_ratio": 5.0}
@@ -122,7 +122,7 @@ def bench_ours(settings: Settings, num_seeds: int) -> dict:
         host = config.backend == "host" or "jax" not in envs.get_task(config.task).backends
         start = time.perf_counter()
         study = (HostStudy if host else Study)(config, progress=False)
-        phase = Phase("active", ("active",))
+        phase = study.phases[0]  # the Active phase
         state = jax.block_until_ready(study.initial_state(phase))
         setup_s = time.perf_counter() - start
         times = []

@@ -10,12 +10,13 @@ from offon_jit.config import RunConfig
 # and "cpu": the smoke tasks trained long enough on a CPU for agents to learn (tens of minutes).
 SCALE_SETTINGS = {
     "paper": dict(preset="s", num_seeds=3, env_steps=1_000_000, batch_size=16, seq_len=64, eval_interval=5_000,
-                  eval_episodes=4, prefill=5_000, burst_steps=2_000, checkpoint_every=10),
+                  eval_episodes=4, prefill=5_000, burst_steps=2_000, checkpoint_every=10, record_traces=True),
     "smoke": dict(preset="tiny", num_seeds=2, env_steps=800, batch_size=4, seq_len=16, eval_interval=200,
                   eval_episodes=2, prefill=128, burst_steps=64, episode_length=50, checkpoint_every=0,
-                  disag_models=4),
+                  disag_models=4, record_traces=True),
     "cpu": dict(preset="tiny", num_seeds=2, env_steps=4_000, batch_size=8, seq_len=32, eval_interval=500,
-                eval_episodes=4, prefill=512, burst_steps=256, checkpoint_every=2, disag_models=8),
+                eval_episodes=4, prefill=512, burst_steps=256, checkpoint_every=2, disag_models=8,
+                record_traces=True),
 }
 SCALES = tuple(SCALE_SETTINGS)
 

@@ -51,7 +51,7 @@ class RunConfig:
     burst_steps: int = 2_000  # self-generated env steps per burst (paper: 2K)
     tandem_alphas: tuple[float, ...] = (0.1,)  # tandem_alpha: init (1 - a) w_Active + a w_Tandem (Eq. S3)
     split_chunk_len: int = 0  # passive_mixed keeps random chunks of this many steps per env (0: seq_len * 4)
-    record_traces: bool = True  # save one final test episode per run (Fig. S3/S4 data)
+    record_traces: bool = False  # save one final test episode per run (Fig. S3/S4 data; experiments turn it on)
 
     def __post_init__(self):
         for name in ("agents", "expl_weights", "ood_thresholds", "fixed_intervals", "tandem_alphas"):

@@ -57,7 +57,8 @@ def run_label(config: RunConfig, variant: Variant, run: RunId) -> str:
 
 def run_keys(runs: list[RunId]) -> np.ndarray:
     """(runs, 2) host keys: a run's randomness depends only on its seed (so swept runs share it)."""
-    return np.asarray(jax.vmap(jax.random.PRNGKey)(jnp.asarray([r.seed for r in runs])))
+    with jax.ensure_compile_time_eval():  # concrete even while a caller is being traced (eval_shape)
+        return np.asarray(jax.vmap(jax.random.PRNGKey)(jnp.asarray([r.seed for r in runs])))
 
 
 def hparam_array(runs: list[RunId], dtype=np.float32) -> np.ndarray:

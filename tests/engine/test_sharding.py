@@ -74,7 +74,7 @@ def test_two_processes_complete_a_study_and_merge_outputs(sharded_runs, tmp_path
         port = sock.getsockname()[1]
     out = tmp_path / "two_processes"
     # Active then Passive: the Passive phase loads each process's own seeds' buffers from disk.
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in STUDY.items()] + ["--agents=active,passive"]
+    flags = [f"--{k.replace('_', '-')}={','.join(v) if isinstance(v, tuple) else v}" for k, v in STUDY.items()]
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "offon_jit.cli", "run", *flags, f"--out-dir={out}", "--no-progress", "--devices=4",

@@ -49,7 +49,8 @@ PARITY = {
     "cup_catch": ((40, 2e-5), (5, 2e-3), 0.0),  # 2e-6 / 2.2e-4: the ball rattles in the cup, diverging after ~6 steps
     "humanoid_walk": ((12, 1e-3), (12, 1e-3), 1e-3),  # 1.6e-4 / 1.1e-4; falls diverge after 13-25 steps
 }
-TASKS = list(PARITY)
+# Humanoid's programs take ~40 s to compile on 2 cores: its parity checks run with -m slow.
+TASKS = [pytest.param(t, marks=pytest.mark.slow) if t == "humanoid_walk" else t for t in PARITY]
 # The programs here run a handful of times, so skipping XLA's backend optimisations pays:
 # compiles take ~40% less time. Results stay within the tolerances above.
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
@@ -245,7 +246,7 @@ def test_reset_matches_dm_control(task):
     np.testing.assert_allclose(ours[:, ~varying], theirs[:, ~varying], atol=1e-5)
 
 
-@pytest.mark.parametrize("task", [t for t in TASKS if tasks.get(t).contact_budget is not None])
+@pytest.mark.parametrize("task", [t for t in PARITY if tasks.get(t).contact_budget is not None])
 def test_contact_budget_exceeds_active_contacts(task):
     """MJX keeps `contact_budget` contacts per condim group; dm_control must never need more.
 
