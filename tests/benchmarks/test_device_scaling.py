@@ -4,9 +4,12 @@ multi-device correctness is tested in tests/engine/test_sharding.py)."""
 import json
 import math
 
+import pytest
+
 from benchmarks import device_scaling
 
 
+@pytest.mark.slow  # a benchmark's quick mode, not a correctness check: kept out of CI's 15-minute budget
 def test_quick_mode_writes_consistent_result(tmp_path):
     payload = device_scaling.main(["--quick", "--out-dir", str(tmp_path), "--device-counts", "1",
                                    "--chunk-env-steps", "16", "--batch-size", "2", "--seq-len", "8"])

@@ -67,6 +67,7 @@ def test_sharded_run_equals_unsharded_and_lives_on_four_devices(sharded_runs):
     assert_rows_close(read_rows(out / "one_device"), read_rows(out / "four_devices"), rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.slow  # two processes compile the whole study (~70 s on 2 cores): -m slow
 def test_two_processes_complete_a_study_and_merge_outputs(sharded_runs, tmp_path):
     reference, _ = sharded_runs
     with socket.socket() as sock:
