@@ -102,8 +102,14 @@ def run_main(args) -> int:
     from offon_jit.engine.host_driver import HostStudy
     from offon_jit.engine.study import Study, TrainingDivergedError
 
+    from offon_jit.config import ConfigError
+
     start_distributed(args)  # before any JAX computation
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except ConfigError as err:
+        print(f"offon-jit run: {err}", file=sys.stderr)
+        return 2
     import envs
 
     host = config.backend == "host" or "jax" not in envs.get_task(config.task).backends
