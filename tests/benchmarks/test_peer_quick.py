@@ -25,6 +25,7 @@ def quick_result(tmp_path_factory):
     return out, missing, result
 
 
+@pytest.mark.slow  # trains our side of the benchmark: kept out of CI's 15-minute budget like the other quick modes
 def test_quick_without_peer_records_why_and_our_numbers(quick_result):
     out, missing, result = quick_result
     path = out / os.path.basename(result["path"])

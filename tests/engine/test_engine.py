@@ -98,6 +98,7 @@ def test_tandem_lock_step_equals_replay_from_log(full_study, tmp_path):
     assert_rows_close(rows_lock, read_rows(replay.run_dir), skip=("replay_wm", "ood_ratio"))
 
 
+@pytest.mark.slow  # a second full Active study (~40 s); offline chunks check the same property in test_remedies.py
 def test_vmapped_seed_equals_single_seed_run(full_study, tmp_path):
     study, _ = full_study
     single = Study(small_config(tmp_path, "single", num_seeds=1, seed=1, agents=("active",)), progress=False)
