@@ -22,9 +22,7 @@ from offon_jit.config import ConfigError
 from offon_jit.dreamer import agent as agent_lib
 from offon_jit.engine import chunks, evaluate
 from offon_jit.engine.study import Phase, Study
-from offon_jit.engine.run_state import new_run
 from offon_jit.engine.transitions import make_row
-from offon_jit.replay import buffer as replay
 from offon_jit.engine.variants import VARIANTS
 
 
@@ -66,7 +64,7 @@ class HostStudy(Study):
         super()._compile_fns()
         cfg, spec = self.config, self.spec
         # Prefill happens in Python here, so the jitted init is the plain Active init.
-        self.init_active = jax.jit(jax.vmap(self._init_active_agent))
+        self.init_active = jax.jit(jax.vmap(partial(self.fresh_active, expl_weight=cfg.expl_weights[0])))
         self.act = {
             flag: jax.jit(jax.vmap(partial(chunks.act_and_store, spec=spec, random_policy=flag)))
             for flag in (False, True)
@@ -77,15 +75,6 @@ class HostStudy(Study):
         self.eval_metrics = jax.jit(
             jax.vmap(partial(evaluate.trajectory_metrics, batch_size=cfg.batch_size, seq_len=cfg.seq_len))
         )
-
-    def _init_active_agent(self, key):
-        cfg = self.config
-        init_key = jax.random.fold_in(key, 0)
-        agent = agent_lib.init_agent(init_key, self.spec, self.active_model_config, self.config.expl_weights[0])
-        buffer = replay.init_buffer(self.schema, cfg.capacity, cfg.num_envs)
-        carry = agent_lib.initial_policy_carry(agent, cfg.num_envs)
-        _, run_key = jax.random.split(jax.random.fold_in(init_key, 100))
-        return new_run(agent, buffer, None, carry, run_key)
 
     # -- host stepping ---------------------------------------------------------------------
     def _split_seeds(self, array: np.ndarray, per_seed: int) -> jnp.ndarray:

@@ -171,13 +171,18 @@ class Study:
         return init_key, agent_lib.init_agent(init_key, self.spec, model_config, expl_weight=expl_weight)
 
     def _init_active(self, key, expl_weight) -> AgentRun:
+        run = self.fresh_active(key, expl_weight)
+        return chunks.prefill(run, self.env, self.config.prefill // self.config.num_envs)
+
+    def fresh_active(self, key, expl_weight) -> AgentRun:
+        """An Active run before its prefill: agent, empty buffer, envs reset (None for host simulators)."""
         cfg = self.config
         init_key, agent = self._new_agent(key, VARIANTS["active"], self.active_model_config, expl_weight)
         env_key, run_key = jax.random.split(jax.random.fold_in(init_key, 100))
         buffer = replay.init_buffer(self.schema, cfg.capacity, cfg.num_envs)
         carry = agent_lib.initial_policy_carry(agent, cfg.num_envs)
-        run = new_run(agent, buffer, self.env.reset(env_key), carry, run_key)
-        return chunks.prefill(run, self.env, cfg.prefill // cfg.num_envs)
+        env_state = self.env.reset(env_key) if self.env is not None else None
+        return new_run(agent, buffer, env_state, carry, run_key)
 
     def _init_follower(self, key, active_agent, *, name: str) -> AgentRun:
         init_key, agent = self._new_agent(key, VARIANTS[name], self.model_config)
