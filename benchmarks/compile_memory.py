@@ -44,8 +44,9 @@ def abstract_states(study):
     exactly the ones a study compiles (and share its compilation-cache entries).
     """
     sharding = run_sharding(study)
-    active = jax.eval_shape(lambda: study.initial_state(harness.phase(study, "active")))["active"]
-    passive = jax.eval_shape(lambda buffer: study.initial_state(harness.phase(study, "passive"), buffer), active.buffer)
+    active = harness.program(study, "active").abstract_state(None)["active"]
+    passive_phase = harness.phase(study, "passive")
+    passive = study.program(passive_phase).abstract_state(study.phase_inputs(passive_phase, active.buffer))
 
     def place(x):
         return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
@@ -78,7 +79,7 @@ def measured_device_peak(study, compiled_active, compiled_offline) -> dict | Non
     before = harness.device_memory_stats()
     if before is None:
         return None
-    active = study.initial_state(harness.phase(study, "active"))["active"]
+    active = harness.program(study, "active").init(None)["active"]
     active = jax.block_until_ready(compiled_active(active, {})[0])
     after_active = harness.device_memory_stats()
     passive = study.initial_state(harness.phase(study, "passive"), active.buffer)["passive"]
@@ -97,8 +98,8 @@ def bench(settings: dict, preset: str, seeds: int) -> dict:
     )  # fmt: skip
     study = harness.make_study(config, devices=1)
     active, passive = abstract_states(study)
-    compiled_active, active_times = harness.compile_timed(study.active_chunk, active, {})
-    compiled_offline, offline_times = harness.compile_timed(study.offline_chunk, passive)
+    compiled_active, active_times = harness.compile_timed(harness.jitted_chunk(study, "active"), active, {})
+    compiled_offline, offline_times = harness.compile_timed(harness.jitted_chunk(study, "passive"), passive)
     row = {
         "preset": preset,
         "seeds": seeds,

@@ -22,7 +22,6 @@ import jax  # noqa: E402
 
 from benchmarks import harness  # noqa: E402
 from benchmarks.common import median, save_result  # noqa: E402
-from offon_jit.engine.study import Study  # noqa: E402
 
 QUICK = {"task": "debug/point_reach", "preset": "tiny", "num_seeds": 2, "chunk_env_steps": 32, "batch_size": 4,
          "seq_len": 16, "repeats": 2}  # fmt: skip
@@ -54,10 +53,9 @@ def default_device_counts(num_seeds: int) -> list[int]:
 
 
 def measure(config, devices: int, repeats: int) -> dict:
-    study = Study(config, progress=False, devices=devices)
-    phase = harness.phase(study, "active")
-    state = study.initial_state(phase)
-    compiled, timings = harness.compile_timed(study.active_chunk, state["active"], {})
+    study = harness.make_study(config, devices=devices)
+    state = harness.program(study, "active").init(None)
+    compiled, timings = harness.compile_timed(harness.jitted_chunk(study, "active"), state["active"], {})
 
     def step(active):
         active, _, out = compiled(active, {})

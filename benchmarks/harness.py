@@ -1,9 +1,10 @@
 """Pieces shared by the training benchmarks: studies to time, AOT compilation, timing, memory.
 
-The benchmarks time the Study's own jitted, seed-vmapped programs (`init_active`,
-`active_chunk`, `offline_chunk`, `evaluate`) one chunk at a time, so they measure exactly
-what a study runs, and identical settings share compiled programs (and the persistent
-compilation cache) with the engine's tests.
+The benchmarks time the Study's own jitted, seed-vmapped phase programs
+(`study.program(phase)`: its `init`, its `jitted_chunk` (the Active chunk with its lock-step
+followers, or an offline chunk) and the simulator's evaluator) one chunk at a time, so they
+measure exactly what a study runs, and identical settings share compiled programs (and the
+persistent compilation cache) with the engine's tests.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import time
 import jax
 
 from offon_jit.config import RunConfig
-from offon_jit.engine.study import Phase, Study
+from offon_jit.engine.phases import Phase
+from offon_jit.engine.programs import PhaseProgram
+from offon_jit.engine.study import Study
 
 # Paper protocol (Chen et al. 2025, A.1): 4 envs, an update every 2nd env step, batch 16 x 64,
 # 1M env steps per run, evaluation every 5K env steps over 4 episodes.
@@ -58,9 +61,9 @@ def chunk_config(task: str, preset: str, num_seeds: int, *, chunk_env_steps: int
     )  # fmt: skip
 
 
-def make_study(config: RunConfig, devices: int = 0) -> Study:
+def make_study(config: RunConfig, devices: int = 0, on_phase_end=None) -> Study:
     """The Study whose programs are timed (devices=1: every seed in one program on one device)."""
-    return Study(config, progress=False, devices=devices)
+    return Study(config, progress=False, devices=devices, on_phase_end=on_phase_end)
 
 
 def phase(study: Study, name: str) -> Phase:
@@ -68,6 +71,27 @@ def phase(study: Study, name: str) -> Phase:
         if candidate.name == name:
             return candidate
     raise ValueError(f"the study has no {name!r} phase (agents {study.config.agents})")
+
+
+def program(study: Study, name: str) -> PhaseProgram:
+    """The program of the study's phase `name` (built once per study, so its jitted functions are shared)."""
+    return study.program(phase(study, name))
+
+
+def jitted_chunk(study: Study, name: str):
+    """The phase's chunk as one jit(shard_map(vmap)) program, to lower or call: (active, followers) ->
+    (active, followers, outputs) for the Active phase, (run[, logged_indices]) -> (run, metrics) else."""
+    chunk = program(study, name).jitted_chunk
+    if chunk is None:
+        raise ValueError(f"{study.config.task} steps host simulators: its {name!r} chunk is no single jitted program")
+    return chunk
+
+
+def evaluator(study: Study, name: str):
+    """`evaluate(agents, buffer, keys, chunk) -> metrics`: one agent's evaluation over the phase's runs,
+    as `PhaseProgram.evaluate` runs it for each agent of the phase."""
+    program_ = program(study, name)
+    return study.simulator.evaluator(study.models, program_.phase, program_.placement)
 
 
 def compile_timed(jitted, *args) -> tuple[object, dict]:

@@ -43,7 +43,7 @@ from benchmarks.peer import venv as peer_venv
 from offon_jit.config import RunConfig
 from offon_jit.dreamer.config import DreamerConfig, get_preset
 from offon_jit.dreamer.summary import parameter_counts
-from offon_jit.engine.host_driver import HostStudy
+from offon_jit.engine.programs import uses_host_simulator
 from offon_jit.engine.study import Study
 
 DEFAULT_COMPILE_CACHE = pathlib.Path.home() / ".cache" / "offon_jit" / "jax-peer-bench"
@@ -119,23 +119,21 @@ def bench_ours(settings: Settings, num_seeds: int) -> dict:
     """Time `run_chunk` of the Active phase: one chunk = one segment of `segment_steps` agent steps."""
     with tempfile.TemporaryDirectory(prefix="peer-bench-ours-") as out_dir:
         config = run_config(settings, num_seeds, out_dir)
-        host = config.backend == "host" or "jax" not in envs.get_task(config.task).backends
+        host = uses_host_simulator(config)
         start = time.perf_counter()
-        study = (HostStudy if host else Study)(config, progress=False)
-        phase = study.phases[0]  # the Active phase
-        state = jax.block_until_ready(study.initial_state(phase))
-        setup_s = time.perf_counter() - start
-        times = []
+        study = Study(config, progress=False)  # host simulators or JAX-native envs, as the study decides
         try:
+            program = study.program(study.phases[0])  # the Active phase
+            state = jax.block_until_ready(program.init(None))
+            setup_s = time.perf_counter() - start
+            times = []
             for chunk in range(config.num_chunks):
                 start = time.perf_counter()
-                state, out = study.run_chunk(phase, state, chunk)
+                state, out = study.run_chunk(program, state, chunk)
                 jax.block_until_ready((state, out))
                 times.append(time.perf_counter() - start)
         finally:
-            if host:
-                study.host_env.close()
-                study.eval_host_env.close()
+            study.simulator.close()
         train_steps = jax.device_get(state["active"].train_steps)
         env_steps = jax.device_get(state["active"].env_steps)
     updates_per_chunk = config.updates_per_chunk

@@ -181,6 +181,45 @@ def profile_step(record: dict) -> list[str]:
     return lines
 
 
+def checkpoint_io(record: dict) -> list[str]:
+    p = record["projection"]
+    lines = [f"One run's state: {fmt_bytes(record['agent_bytes'])} dummy agent + replay buffer of {record['task']} "
+             f"({record['bytes_per_stored_step']:,} B per step; obs: {record['obs_source']}). Before: orbax saves the "
+             "whole state; after: orbax saves it with `buffer.data={}` plus one shard of the last interval. "
+             f"{record['machine_note']}.", ""]  # fmt: skip
+    rows = [[f"{r['stored_steps']:,}", num(r["before"]["seconds"], 2), fmt_bytes(r["before"]["bytes"]),
+             num(r["after_raw"]["seconds"], 2), fmt_bytes(r["after_raw"]["bytes"]), num(r["after_zlib"]["seconds"], 2),
+             fmt_bytes(r["after_zlib"]["bytes"])] for r in record["sizes"]]  # fmt: skip
+    lines += table(["stored steps", "before s", "before bytes", "after raw s", "after raw bytes", "after zlib s",
+                    "after zlib bytes"], rows)  # fmt: skip
+    sparse, chain = record["sparse_capacity"], record["chain"]
+    lines += ["", f"Capacity {sparse['capacity']:,} holding {sparse['stored_steps']:,} steps, before: "
+              f"{num(sparse['seconds'], 2)} s, {fmt_bytes(sparse['bytes'])}. A chain of {chain['checkpoints']} increments: "
+              f"first {num(chain['increment_seconds'][0], 2)} s (compiles the row slice), then median "
+              f"{num(chain['later_increments_median_s'], 2)} s; restore "
+              f"{num(chain['restore_s'], 2)} s, bitwise equal: {chain['restore_bitwise_equal']}.", ""]  # fmt: skip
+    lines += table(["shard format (one interval)", "obs", "s", "bytes", "ratio"],
+                   [[f["format"], f["obs"], num(f["seconds"], 2), fmt_bytes(f["bytes"]), num(f["ratio"], 2)]
+                    for f in record["formats"]])  # fmt: skip
+    b, raw, zlib = p["before"], p["after_raw"], p["after_zlib"]
+    rows = [["bytes per checkpoint", f"{fmt_bytes(b['bytes_mean_checkpoint_all_seeds'])} mean, "
+             f"{fmt_bytes(b['bytes_last_checkpoint_all_seeds'])} last "
+             f"({fmt_bytes(b['bytes_last_checkpoint_all_seeds_if_incompressible'])} if incompressible)",
+             fmt_bytes(raw["bytes_per_checkpoint_all_seeds"]), fmt_bytes(zlib["bytes_per_checkpoint_all_seeds"])],
+            ["of which the small state", fmt_bytes(p["protocol"]["small_state_disk_bytes_all_seeds"]),
+             fmt_bytes(p["protocol"]["small_state_disk_bytes_all_seeds"]),
+             fmt_bytes(p["protocol"]["small_state_disk_bytes_all_seeds"])],
+            ["bytes per study", fmt_bytes(b["bytes_total_study"]), fmt_bytes(raw["bytes_total_study"]),
+             fmt_bytes(zlib["bytes_total_study"])],
+            ["seconds per checkpoint", f"{num(b['seconds_first_checkpoint'])}-{num(b['seconds_last_checkpoint'])}",
+             num(raw["seconds_per_checkpoint"]), num(zlib["seconds_per_checkpoint"])],
+            ["hours per study", num(b["seconds_total_study"] / 3600, 2), num(raw["seconds_total_study"] / 3600, 2),
+             num(zlib["seconds_total_study"] / 3600, 2)]]  # fmt: skip
+    lines += ["", f"Paper vision protocol, Active phase ({p['protocol']['seeds']} seeds x 1M env steps, "
+              f"{p['protocol']['checkpoints']} checkpoints, capacity 1M):", ""]
+    return lines + table(["projected", "before", "after raw", "after zlib"], rows) + ["", f"Formula: `{p['formula']}`."]
+
+
 SCALARS = (int, float, str, bool)
 
 
@@ -228,6 +267,7 @@ SECTIONS = {
     "study_throughput": ("Study throughput and paper-protocol projection", study_throughput),
     "compile_memory": ("Compile time and memory", compile_memory),
     "profile_step": ("Training-step profile", profile_step),
+    "checkpoint_io": ("Checkpoint I/O: whole buffer vs incremental shards", checkpoint_io),
 }
 
 

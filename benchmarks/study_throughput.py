@@ -30,6 +30,7 @@ import jax
 from benchmarks import harness
 from benchmarks.common import median, save_result
 from offon_jit.config import RunConfig
+from offon_jit.engine.runs import run_keys
 
 QUICK = {"task": "debug/point_reach", "preset": "tiny", "seeds": 3, "projection_seeds": 0, "env_steps": 64,
          "eval_interval": 32, "prefill": 0, "batch_size": 4, "seq_len": 16, "eval_episodes": 2, "episode_length": 0,
@@ -60,7 +61,8 @@ def run_study(settings: dict, out_dir: pathlib.Path):
     harness.log(f"study: {config.task}, preset {config.preset}, {config.num_seeds} seeds x {config.env_steps} env steps, "
                 f"agents {', '.join(config.agents)}")  # fmt: skip
     start = time.perf_counter()
-    study = harness.make_study(config)
+    final_states = {}  # each phase's final state, for the steady-state timing to continue from
+    study = harness.make_study(config, on_phase_end=lambda phase, state: final_states.__setitem__(phase.name, state))
     summary = study.run()
     total = time.perf_counter() - start
     steps = summary["env_steps_all_agents_and_seeds"]
@@ -75,7 +77,7 @@ def run_study(settings: dict, out_dir: pathlib.Path):
     }
     harness.log(f"study: {steps} env steps (all agents and seeds) in {total:.1f} s = "
                 f"{result['env_steps_per_s_end_to_end']:,.1f} env steps/s end to end")  # fmt: skip
-    return study, result
+    return study, final_states, result
 
 
 def same_programs(settings: dict) -> bool:
@@ -86,10 +88,10 @@ def same_programs(settings: dict) -> bool:
             and settings["projection_seeds"] in (0, settings["seeds"]))  # fmt: skip
 
 
-def projection_states(settings: dict, study):
+def projection_states(settings: dict, study, final_states: dict):
     """(study, Active+Tandem state, Passive state) to time: the finished study's, or a fresh study's."""
     if same_programs(settings):
-        return study, study.final_states["active"], study.final_states["passive"]
+        return study, final_states["active"], final_states["passive"]
     chunks = settings["repeats"] + settings["warmup"]
     config = harness.chunk_config(
         settings["task"], settings["projection_preset"], settings["projection_seeds"] or settings["seeds"],
@@ -106,13 +108,17 @@ def projection_states(settings: dict, study):
     return other, active, passive
 
 
-def steady_state(settings: dict, study) -> dict:
-    proj_study, active, passive = projection_states(settings, study)
+def steady_state(settings: dict, study, final_states: dict) -> dict:
+    proj_study, active, passive = projection_states(settings, study, final_states)
     config = proj_study.config
     repeats, warmup = settings["repeats"], settings["warmup"]
+    active_chunk = harness.jitted_chunk(proj_study, "active")
+    passive_chunk = harness.jitted_chunk(proj_study, "passive")  # plain Passive: uniform samples of its buffer
+    evaluate_agent = harness.evaluator(proj_study, "active")
+    keys = run_keys(list(harness.phase(proj_study, "active").runs))
 
     def active_step(state):
-        a, followers, _ = proj_study.active_chunk(state["active"], {"tandem": state["tandem"]})
+        a, followers, _ = active_chunk(state["active"], {"tandem": state["tandem"]})
         return {"active": a, **followers}
 
     compile_times = {}
@@ -122,19 +128,22 @@ def steady_state(settings: dict, study) -> dict:
     harness.log(f"projection: Active+Tandem chunk {median(active_times):.2f} s")
     start = time.perf_counter()
     passive, passive_times = harness.timed_calls(
-        lambda s: {"passive": proj_study.offline_chunk(s["passive"])[0]}, passive, repeats, warmup
+        lambda s: {"passive": passive_chunk(s["passive"])[0]}, passive, repeats, warmup
     )
     compile_times["passive_first_calls_s"] = time.perf_counter() - start - sum(passive_times)
     harness.log(f"projection: Passive chunk {median(passive_times):.2f} s")
     agent, buffer = active["active"].agent, active["active"].buffer
+    # The study compiled its evaluation already, but its program keeps that function to itself: this
+    # copy of it compiles once untimed even with --warmup 0, as the reused study programs need none.
+    eval_warmup = max(warmup, 1) if same_programs(settings) else warmup
     _, eval_times = harness.timed_calls(
-        lambda _: proj_study.evaluate_agents(agent, buffer, proj_study.keys, 0), None, repeats, warmup
+        lambda _: evaluate_agent(agent, buffer, keys, 0), None, repeats, eval_warmup
     )
     harness.log(f"projection: evaluation of one agent {median(eval_times):.2f} s")
     return {
         "preset": config.preset, "batch_size": config.batch_size, "seq_len": config.seq_len, "seeds": config.num_seeds,
         "chunk_env_steps": config.eval_interval, "updates_per_chunk": config.updates_per_chunk,
-        "eval_episodes": config.eval_episodes, "episode_length": proj_study.eval_env.spec.episode_length,
+        "eval_episodes": config.eval_episodes, "episode_length": proj_study.simulator.eval_env.spec.episode_length,
         "reused_study_programs": same_programs(settings), "first_calls_minus_timed_s": compile_times,
         "active_tandem_chunk_s": active_times, "passive_chunk_s": passive_times, "evaluate_one_agent_s": eval_times,
     }  # fmt: skip
@@ -219,8 +228,8 @@ def main(argv=None) -> dict:
     settings = harness.settings_from(args, QUICK, FULL)
     with tempfile.TemporaryDirectory(prefix="study_throughput-") as tmp:
         run_dir = pathlib.Path(args.run_dir) if args.run_dir else pathlib.Path(tmp) / "study"
-        study, study_result = run_study(settings, run_dir)
-        measured = steady_state(settings, study)
+        study, final_states, study_result = run_study(settings, run_dir)
+        measured = steady_state(settings, study, final_states)
     projection = project(measured, settings["paper_episode_length"], jax.default_backend())
     print_table(study_result, projection, measured)
     name = "study_throughput" + (f"-{args.label}" if args.label else "")

@@ -72,8 +72,17 @@ class BatchedHostEnv:
         self._counts = np.zeros(num_envs, np.int64)
 
     # -- protocol -------------------------------------------------------------
-    def reset(self, seed: int) -> HostStep:
-        children = np.random.SeedSequence(seed).spawn(self.num_envs)
+    def reset(self, seed) -> HostStep:
+        """Start every env afresh. `seed` is an int (all envs' streams spawn from it) or one seed per
+        group of consecutive envs (a sequence whose length divides num_envs; each an int or a tuple of
+        ints), so that a group's episodes depend on its own seed only, not on its position."""
+        if isinstance(seed, (int, np.integer)):
+            children = np.random.SeedSequence(int(seed)).spawn(self.num_envs)
+        else:
+            groups = [np.random.SeedSequence([int(x) for x in np.atleast_1d(s)]) for s in seed]
+            if not groups or self.num_envs % len(groups):
+                raise ValueError(f"{len(groups)} seed groups do not divide {self.num_envs} envs")
+            children = [child for group in groups for child in group.spawn(self.num_envs // len(groups))]
         self._rngs = [np.random.default_rng(child) for child in children]
         rows = [self._reset_one(i) for i in range(self.num_envs)]
         self._last = self._stack(rows)

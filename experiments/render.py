@@ -6,16 +6,18 @@ buffers/*.npz, so `offon-jit experiment NAME` re-renders finished studies in sec
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
+import textwrap
 
 import numpy as np
 
-from experiments.spec import Experiment
+from experiments.spec import SCALES, Experiment
 from offon_jit import analysis
 from offon_jit.analysis.tables import TABLE_S2_FORMAT
-from offon_jit.engine.runs import base_runs, base_tag
-from offon_jit.engine.study import trace_name
+from offon_jit.engine.runs import base_runs, base_tag, run_file_name
 from offon_jit.engine.variants import VARIANTS
+from offon_jit.layout import RunLayout
 from offon_jit.metrics_log import read_rows
 from offon_jit.replay import storage
 
@@ -37,7 +39,7 @@ def task_rows(experiment: Experiment, studies: dict) -> dict:
 def _config(run_dir: pathlib.Path):
     from offon_jit.config import RunConfig
 
-    return RunConfig.from_json((pathlib.Path(run_dir) / "config.json").read_text())
+    return RunConfig.from_json(RunLayout(run_dir).config.read_text())
 
 
 def load_traces(run_dir: pathlib.Path, agents=BASE_LABELS, seed_index: int = 0) -> dict:
@@ -46,24 +48,66 @@ def load_traces(run_dir: pathlib.Path, agents=BASE_LABELS, seed_index: int = 0) 
     run = base_runs(config)[seed_index]
     traces = {}
     for agent in agents:
-        path = pathlib.Path(run_dir) / "traces" / f"{trace_name(config, VARIANTS[agent], run)}.npz"
+        path = RunLayout(run_dir).trace(run_file_name(config, VARIANTS[agent], run))
         if not path.exists():
-            raise FileNotFoundError(f"no trace {path}: the study ran with record_traces=False or on a host backend")
+            raise FileNotFoundError(f"no trace {path}: the study ran with record_traces=False")
         with np.load(path) as data:
             traces[agent] = dict(data)
     return traces
 
 
 def active_buffer(run_dir: pathlib.Path, tag: str):
-    return storage.load_buffer(pathlib.Path(run_dir) / "buffers" / f"active_{tag}.npz")
+    return storage.load_buffer(RunLayout(run_dir).active_buffer(tag))
 
 
-def render(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
-    """Write out_dir/<name>.png (+ .csv/.md with the numbers); returns the figure path."""
+def render(experiment: Experiment, studies: dict, out_dir: pathlib.Path, scale: str | None = None) -> pathlib.Path:
+    """Write out_dir/<name>.png (+ .csv/.md with the numbers); returns the figure path.
+
+    The title names every stand-in task of `scale` (inferred from the studies when not given).
+    """
     renderer = RENDERERS.get(experiment.render)
     if renderer is None:
         raise ValueError(f"{experiment.name}: unknown renderer {experiment.render!r}; choose from {sorted(RENDERERS)}")
-    return renderer(experiment, studies, pathlib.Path(out_dir))
+    titled = dataclasses.replace(experiment, title=scale_title(experiment, studies, out_dir, scale))
+    return renderer(titled, studies, pathlib.Path(out_dir))
+
+
+def study_scale(experiment: Experiment, studies: dict) -> str | None:
+    """The scale whose catalog configs the studies ran with (None if they match no scale)."""
+    specs = {spec.name: spec for spec in experiment.studies}
+    if not studies:
+        return None
+    try:
+        configs = {key: _config(run_dir) for key, run_dir in studies.items()}
+    except (OSError, ValueError):  # no readable config.json: the caller falls back to the directory layout
+        return None
+    for scale in SCALES:
+        if all(task in experiment.tasks_for(scale) and study in specs
+               and specs[study].config(task, scale, out_dir=config.out_dir) == config
+               for (task, study), config in configs.items()):
+            return scale
+    return None
+
+
+def scale_title(experiment: Experiment, studies: dict, out_dir, scale: str | None = None) -> str:
+    """`experiment.title_for(scale)`; an unknown scale is read from the studies' configs, then from the
+    runner's layout (<scale>/figures), else the title lists the tasks run that the paper does not show."""
+    scale = scale or study_scale(experiment, studies)
+    if scale is None and pathlib.Path(out_dir).parent.name in SCALES:
+        scale = pathlib.Path(out_dir).parent.name
+    if scale is not None:
+        return experiment.title_for(scale)
+    extra = [task for task in dict.fromkeys(task for task, _ in studies) if task not in experiment.paper_tasks]
+    return f"{experiment.title} (stand-ins for the paper's tasks: {', '.join(extra)})" if extra else experiment.title
+
+
+def _suptitle(figure, title: str) -> None:
+    """The title over a figure, wrapped to its width (figures without a title of their own)."""
+    figure.suptitle(_wrap(title, figure.get_figwidth()), fontsize="small")
+
+
+def _wrap(title: str, width_inches: float) -> str:
+    return textwrap.fill(title, max(40, int(width_inches * 14)))
 
 
 def render_curves(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
@@ -71,8 +115,8 @@ def render_curves(experiment: Experiment, studies: dict, out_dir: pathlib.Path) 
     options = dict(experiment.options)
     baselines = analysis.baseline_scores(rows, label=experiment.baseline) if experiment.baseline else None
     normalized = options.get("normalized", len(rows) > 1)
-    figure = analysis.plot_curve_grid(rows, experiment.metrics, normalized_mean=normalized, baselines=baselines,
-                                      title=experiment.title)
+    figure = analysis.plot_curve_grid(rows, experiment.metrics, normalized_mean=normalized, baselines=baselines)
+    _suptitle(figure, experiment.title)
     analysis.write_csv(analysis.curve_grid_table(rows, experiment.metrics, normalized_mean=normalized),
                        out_dir / f"{experiment.name}.csv")
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
@@ -84,6 +128,7 @@ def render_maze_trajectories(experiment: Experiment, studies: dict, out_dir: pat
     buffer = active_buffer(run_dir, _first_tag(run_dir))  # Passive and Tandem train on this buffer too
     buffers = dict.fromkeys(traces, buffer)
     figure = analysis.plot_maze_figure(read_rows(run_dir), traces, buffers)
+    _suptitle(figure, experiment.title)
     stats = analysis.trajectory_statistics(traces, buffers)
     analysis.write_csv(stats, out_dir / f"{experiment.name}.csv")
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
@@ -98,6 +143,7 @@ def render_visitation(experiment: Experiment, studies: dict, out_dir: pathlib.Pa
         tag = base_tag(config, config.seed, weight)
         datasets[names.get(weight, f"mixed (w_expl={weight:g})")] = active_buffer(run_dir, tag)
     figure = analysis.plot_visitation_heatmaps(datasets)
+    _suptitle(figure, experiment.title)
     grids = {name: analysis.visitation_counts(buffer) for name, buffer in datasets.items()}
     analysis.write_csv(analysis.cell_table(grids), out_dir / f"{experiment.name}.csv")
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
@@ -109,6 +155,7 @@ def render_traces(experiment: Experiment, studies: dict, out_dir: pathlib.Path) 
         traces = load_traces(run_dir)
         suffix = "" if not paths else "_" + task.replace("/", "__")
         figure = analysis.plot_episode_traces(traces)
+        _suptitle(figure, f"{experiment.title}: {task}")
         analysis.write_csv(analysis.trace_table(traces), out_dir / f"{experiment.name}{suffix}.csv")
         paths.append(analysis.save_figure(figure, out_dir / f"{experiment.name}{suffix}.png"))
     return paths[0]
@@ -117,6 +164,7 @@ def render_traces(experiment: Experiment, studies: dict, out_dir: pathlib.Path) 
 def render_decoded(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
     (_, _), run_dir = next(iter(studies.items()))
     figure = analysis.plot_decoded_vs_true(load_traces(run_dir))
+    _suptitle(figure, experiment.title)
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
 
 
@@ -126,7 +174,8 @@ def render_table(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -
     analysis.write_csv(table, out_dir / f"{experiment.name}.csv")
     markdown = analysis.markdown_table(table, value_format=TABLE_S2_FORMAT)
     (out_dir / f"{experiment.name}.md").write_text(f"# {experiment.title}\n\n{markdown}\n")
-    figure = analysis.plot_curve_grid(rows, ("self_generated_pct", "score"), title=experiment.title)
+    figure = analysis.plot_curve_grid(rows, ("self_generated_pct", "score"))
+    _suptitle(figure, experiment.title)
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
 
 

@@ -21,6 +21,7 @@ import time
 from experiments.catalog import EXPERIMENTS
 from experiments.spec import Experiment, StudySpec
 from offon_jit.config import ConfigError, RunConfig
+from offon_jit.layout import RunLayout
 
 
 def get_experiment(name: str) -> Experiment:
@@ -37,25 +38,23 @@ def study_dir(root: pathlib.Path, scale: str, task: str, spec: StudySpec) -> pat
 
 
 def run_study(config: RunConfig, progress: bool = True, devices: int = 0) -> pathlib.Path:
-    from offon_jit.engine.host_driver import HostStudy
     from offon_jit.engine.study import Study
-    import envs
 
-    run_dir = config.run_dir
-    if (run_dir / "summary.json").exists() and (run_dir / "config.json").exists():
-        saved = RunConfig.from_json((run_dir / "config.json").read_text())
+    layout = RunLayout(config.run_dir)
+    if layout.summary.exists() and layout.config.exists():
+        saved = RunConfig.from_json(layout.config.read_text())
         if saved.replace(out_dir=config.out_dir) == config:
-            print(f"[experiment] reusing {run_dir}", file=sys.stderr)
-            return run_dir
-    host = config.backend == "host" or "jax" not in envs.get_task(config.task).backends
-    study = (HostStudy if host else Study)(config, progress=progress, devices=devices)
-    resume = (run_dir / "metrics.jsonl").exists() and (run_dir / "checkpoints").exists()
-    if (run_dir / "metrics.jsonl").exists() and not resume:
-        raise ConfigError(f"{run_dir} holds an unfinished study without checkpoints; delete it to start over")
-    print(f"[experiment] {'resuming' if resume else 'running'} {config.task}: {','.join(config.agents)} -> {run_dir}",
+            print(f"[experiment] reusing {layout.root}", file=sys.stderr)
+            return layout.root
+    study = Study(config, progress=progress, devices=devices)
+    started = (layout.root / "metrics.jsonl").exists()
+    resume = started and layout.checkpoints.exists()
+    if started and not resume:
+        raise ConfigError(f"{layout.root} holds an unfinished study without checkpoints; delete it to start over")
+    print(f"[experiment] {'resuming' if resume else 'running'} {config.task}: {','.join(config.agents)} -> {layout.root}",
           file=sys.stderr)
     study.run(resume=resume)
-    return run_dir
+    return layout.root
 
 
 def run_experiment(name: str, scale: str = "smoke", root: str | pathlib.Path = "runs/experiments",

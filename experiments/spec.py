@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Mapping
 
 from offon_jit.config import RunConfig
 
@@ -35,18 +36,69 @@ class StudySpec:
         return RunConfig(task=task, agents=self.agents, out_dir=out_dir, **settings)
 
 
+CHEAP_SCALES = tuple(scale for scale in SCALES if scale != "paper")
+LIST_LIMIT = 4  # a title names at most this many replaced tasks, else counts them
+
+
 @dataclasses.dataclass(frozen=True)
 class Experiment:
+    """One paper figure or table.
+
+    `paper_tasks` are exactly the tasks the paper shows (`paper_source` quotes where it names
+    them); `--scale paper` runs those and nothing else. A cheaper scale may run a stand-in in
+    place of a paper task: `stand_ins[scale]` maps paper task -> task run instead (a paper task
+    missing there runs itself; "cpu" uses the "smoke" map unless it has its own). Titles at a
+    cheaper scale name every stand-in (`title_for`), generated from that map.
+    """
+
     name: str
-    title: str  # the paper's figure or table it regenerates
-    tasks: dict  # scale -> tasks
+    title: str  # the paper's figure or table it regenerates, as drawn at paper scale
+    paper_tasks: tuple[str, ...]
     studies: tuple[StudySpec, ...]
     render: str  # renderer in experiments/render.py
+    stand_ins: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    paper_source: str = ""  # the paper's caption or sentence that names `paper_tasks`
     metrics: tuple[str, ...] = ("score", "eval_wm_loss")
     baseline: str | None = None  # label whose final score is drawn as a dashed line
     options: tuple[tuple[str, object], ...] = ()  # renderer options
 
-    def tasks_for(self, scale: str) -> tuple[str, ...]:
+    def __post_init__(self):
+        object.__setattr__(self, "paper_tasks", tuple(self.paper_tasks))
+        if not self.paper_tasks or len(set(self.paper_tasks)) != len(self.paper_tasks):
+            raise ValueError(f"{self.name}: paper_tasks must be non-empty and distinct, got {self.paper_tasks}")
+        for scale, mapping in self.stand_ins.items():
+            if scale not in CHEAP_SCALES:
+                raise ValueError(f"{self.name}: stand-ins for scale {scale!r}; "
+                                 f"only {CHEAP_SCALES} may substitute tasks")
+            unknown = sorted(set(mapping) - set(self.paper_tasks))
+            if unknown:
+                raise ValueError(f"{self.name}: stand-ins at {scale} for tasks the paper does not show: {unknown}")
+
+    def task_map(self, scale: str) -> dict[str, str]:
+        """{paper task: task run in its place at `scale`} (identity at paper scale)."""
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}; choose from {SCALES}")
-        return tuple(self.tasks.get(scale, self.tasks["smoke"]))  # cpu: the smoke tasks, trained longer
+        mapping = {} if scale == "paper" else self.stand_ins.get(scale, self.stand_ins.get("smoke", {}))
+        return {task: mapping.get(task, task) for task in self.paper_tasks}
+
+    def tasks_for(self, scale: str) -> tuple[str, ...]:
+        """The tasks a scale trains, in the paper's order, each once (cpu: the smoke tasks, trained longer)."""
+        return tuple(dict.fromkeys(self.task_map(scale).values()))
+
+    def substitutions(self, scale: str) -> dict[str, str]:
+        """{paper task: stand-in} for every paper task not run as itself at `scale` (empty at paper scale)."""
+        return {paper: run for paper, run in self.task_map(scale).items() if paper != run}
+
+    def title_for(self, scale: str) -> str:
+        """The title, plus "(smoke: X stands in for A, B; ...)" naming every stand-in at that scale."""
+        replaced: dict[str, list[str]] = {}
+        for paper, run in self.substitutions(scale).items():
+            replaced.setdefault(run, []).append(paper)
+        if not replaced:
+            return self.title
+        clauses = []
+        for run, papers in replaced.items():
+            named = (", ".join(papers) if len(papers) <= LIST_LIMIT
+                     else f"{len(papers)} of its {len(self.paper_tasks)} paper tasks")
+            clauses.append(f"{run} stands in for {named}")
+        return f"{self.title} ({scale}: {'; '.join(clauses)})"

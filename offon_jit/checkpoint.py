@@ -1,9 +1,11 @@
-"""Periodic, atomic checkpoints of the whole run state with orbax.
+"""Periodic, atomic checkpoints of a run-state pytree with orbax.
 
 orbax writes each step into a temporary directory and renames it when complete,
 so a run killed mid-save leaves the previous checkpoint intact. We keep the two
 most recent. A checkpoint holds the run-state pytree and a JSON sidecar (the
 config and the host-side progress needed to continue, e.g. which phase is running).
+The study saves its state without replay data: engine/checkpointing.py writes the
+replay rows as increments beside it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ class CheckpointError(RuntimeError):
 
 
 class CheckpointStore:
-    def __init__(self, run_dir: pathlib.Path, max_to_keep: int = 2):
-        self.directory = pathlib.Path(run_dir).resolve() / "checkpoints"
+    def __init__(self, directory: pathlib.Path, max_to_keep: int = 2):
+        self.directory = pathlib.Path(directory).resolve()
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
@@ -32,8 +34,15 @@ class CheckpointStore:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
+    def all_steps(self) -> list[int]:
+        return list(self._manager.all_steps())
+
     def read_meta(self, step: int) -> dict:
-        return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        try:
+            return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as err:  # orbax raises several types for a corrupt or truncated sidecar
+            raise CheckpointError(f"checkpoint {self.directory / str(step)}: unreadable metadata "
+                                  f"({type(err).__name__}: {err})") from err
 
     def restore(self, step: int, like):
         """Restore the state saved at `step` into the structure (and shardings) of `like`."""

@@ -19,6 +19,18 @@ class ConfigError(ValueError):
     """A run configuration that cannot work; the message names the offending field."""
 
 
+# DreamerConfig fields that RunConfig sets (or that the engine derives from RunConfig), so a
+# `--model KEY=VALUE` override of them would be ignored or disagree: key -> why and which flag.
+RUN_OWNED_MODEL_FIELDS = {
+    "preset": "preset is set by --preset, not --model",
+    "disag_models": "disag_models is set by --disag-models, not --model",
+    "batch_size": "batch_size is set by --batch-size, not --model",
+    "batch_length": "batch_length is set by --seq-len, not --model",
+    "train_ratio": "train_ratio is set by --train-every, not --model: the train ratio (replayed steps "
+                   "per env step) is batch_size * seq_len / train_every",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     # Defaults are the README's main job: a CPU-sized study on the quick debug task.
@@ -56,6 +68,9 @@ class RunConfig:
     def __post_init__(self):
         for name in ("agents", "expl_weights", "ood_thresholds", "fixed_intervals", "tandem_alphas"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        overrides = self.model_overrides
+        if isinstance(overrides, (list, tuple)) and all(isinstance(kv, (list, tuple)) for kv in overrides):
+            object.__setattr__(self, "model_overrides", tuple(tuple(kv) for kv in overrides))
         self.validate()
 
     # -- validation at the edge ------------------------------------------------
@@ -118,6 +133,43 @@ class RunConfig:
         if self.sticky_prob >= 0 and entry.suite != "minatar":
             raise ConfigError("sticky_prob only applies to MinAtar tasks")
         self._validate_remedies()
+        self._validate_model()
+
+    def _validate_model(self) -> None:
+        """The preset and every --model override build a valid DreamerConfig (see `model_config`)."""
+        from offon_jit.dreamer.config import DreamerConfig, get_preset  # lazy: imports JAX
+
+        try:
+            get_preset(self.preset)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        overrides = self.model_overrides
+        if not isinstance(overrides, tuple) or not all(
+                isinstance(kv, tuple) and len(kv) == 2 and isinstance(kv[0], str) for kv in overrides):
+            raise ConfigError(f"model_overrides must be (KEY, VALUE) pairs, got {overrides!r}")
+        keys = [key for key, _ in overrides]
+        for key in keys:
+            if key in RUN_OWNED_MODEL_FIELDS:
+                raise ConfigError(RUN_OWNED_MODEL_FIELDS[key])
+            if key not in DreamerConfig.field_names():
+                raise ConfigError(f"--model {key}: unknown DreamerConfig field {key!r}; valid fields: "
+                                  + ", ".join(f for f in DreamerConfig.field_names() if f not in RUN_OWNED_MODEL_FIELDS))
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise ConfigError(f"--model {twice[0]} is given twice")
+        try:
+            self.model_config()
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"--model {', '.join(keys)}: {err}" if keys else str(err)) from None
+
+    def model_config(self):
+        """The DreamerConfig of every agent but an exploring Active: the preset plus --model overrides.
+
+        The exploring Active adds a Plan2Explore ensemble of `disag_models` heads to it.
+        """
+        from offon_jit.dreamer.config import DreamerConfig  # lazy: imports JAX
+
+        return DreamerConfig.from_preset(self.preset, **dict(self.model_overrides))
 
     def _validate_remedies(self) -> None:
         axes = {"expl_weights": self.expl_weights, "ood_thresholds": self.ood_thresholds,

@@ -1,7 +1,10 @@
 """Run outputs for metrics: JSONL (source of truth), CSV (same rows), TensorBoard events.
 
-One row per eval point, per agent and seed: {"agent", "seed", "env_steps", ...metrics}.
-Plots are regenerated from metrics.jsonl alone (`offon-jit plot RUN_DIR`).
+One row per eval point, per run and seed: {"agent", "label", "seed", "env_steps", ...metrics}.
+A run is identified by its curve label (`row_label`: the variant plus any swept value, so
+one agent may have several runs per seed) and its seed; TensorBoard tags are
+`<metric>/<label>/seed<N>`. Plots are regenerated from metrics.jsonl alone
+(`offon-jit plot RUN_DIR`).
 """
 
 from __future__ import annotations
@@ -10,10 +13,28 @@ import csv
 import json
 import math
 import pathlib
+import re
 
 METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
 KEY_COLUMNS = ("agent", "seed", "env_steps")
+
+
+def row_label(row) -> str:
+    """The curve (run) a row belongs to: its "label", else its "agent" (rows written before labels)."""
+    label = row.get("label")
+    return str(label) if label not in (None, "") else str(row["agent"])
+
+
+def tensorboard_tag(row, metric: str) -> str:
+    """`<metric>/<label>/seed<N>`: one chart per metric, one series per run and seed.
+
+    The label's characters TensorBoard does not allow in a tag (spaces, brackets, '=', ','
+    and '/') become single underscores: "passive_auto (ood_threshold=1.2)" reads
+    passive_auto_ood_threshold_1.2.
+    """
+    label = re.sub(r"[^-\w.]+", "_", row_label(row)).strip("_")
+    return f"{metric}/{label}/seed{row['seed']}"
 
 
 def _clean(value):
@@ -41,10 +62,9 @@ class MetricsWriter:
         write_csv(self.run_dir, read_rows(self.run_dir))
         if self._tb is not None:
             for row in rows:
-                prefix = f"{row['agent']}/seed{row['seed']}"
                 for key, value in row.items():
                     if key not in KEY_COLUMNS and isinstance(value, (int, float)):
-                        self._tb.add_scalar(f"{prefix}/{key}", value, row["env_steps"])
+                        self._tb.add_scalar(tensorboard_tag(row, key), value, row["env_steps"])
             self._tb.flush()
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from offon_jit.metrics_log import read_rows  # noqa: E402
+from offon_jit.metrics_log import read_rows, row_label  # noqa: E402
 
 AGENT_COLORS = {"active": "tab:red", "passive": "tab:blue", "tandem": "tab:green"}
 DEFAULT_PLOTS = {"score": "Episode score", "eval_wm_loss": "World-model loss on eval episodes", "ood_ratio": "OOD ratio",
@@ -25,7 +25,7 @@ def curves(rows: list[dict], metric: str) -> dict[str, tuple[np.ndarray, np.ndar
     table: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         if row.get(metric) is not None:
-            table[row.get("label", row["agent"])][row["env_steps"]].append(row[metric])
+            table[row_label(row)][row["env_steps"]].append(row[metric])
     out = {}
     for agent, by_step in table.items():
         steps = np.array(sorted(by_step))

@@ -99,10 +99,9 @@ def config_from_args(args) -> RunConfig:
 
 
 def run_main(args) -> int:
-    from offon_jit.engine.host_driver import HostStudy
-    from offon_jit.engine.study import Study, TrainingDivergedError
-
     from offon_jit.config import ConfigError
+    from offon_jit.engine.programs import uses_host_simulator
+    from offon_jit.engine.study import Study, TrainingDivergedError
 
     start_distributed(args)  # before any JAX computation
     try:
@@ -110,18 +109,18 @@ def run_main(args) -> int:
     except ConfigError as err:
         print(f"offon-jit run: {err}", file=sys.stderr)
         return 2
-    import envs
-
-    host = config.backend == "host" or "jax" not in envs.get_task(config.task).backends
-    study_type = HostStudy if host else Study
+    host = uses_host_simulator(config)
     print(f"offon-jit run: {config.task}, agents {','.join(config.agents)}, {config.num_seeds} seeds, "
           f"{config.env_steps} env steps, preset {config.preset}, {'host' if host else 'jax'} backend -> {config.out_dir}",
           file=sys.stderr)
     start = time.perf_counter()
     try:
-        study = study_type(config, progress=not args.no_progress, devices=args.devices)
+        study = Study(config, progress=not args.no_progress, devices=args.devices)
         print(f"offon-jit run: {study.placement.describe()}", file=sys.stderr)
         summary = study.run(resume=args.resume)
+    except ConfigError as err:
+        print(f"offon-jit run: {err}", file=sys.stderr)
+        return 2
     except TrainingDivergedError as err:
         print(f"error: training diverged: {err}", file=sys.stderr)
         return 3

@@ -12,6 +12,8 @@ import math
 import numbers
 from typing import Mapping, Sequence
 
+from offon_jit.metrics_log import row_label
+
 KEY_COLUMNS = ("agent", "seed", "env_steps")
 # Columns that describe a row rather than measure something.
 DESCRIPTIVE_COLUMNS = frozenset({"agent", "label", "seed", "env_steps", "task", "hparam", "hparam_value", "num_tasks"})
@@ -34,8 +36,7 @@ def metric_title(metric: str) -> str:
 
 def curve_label(row: Mapping) -> str:
     """Display name of the curve a row belongs to: its "label", else its "agent"."""
-    label = row.get("label")
-    return str(label) if label not in (None, "") else str(row["agent"])
+    return row_label(row)
 
 
 def validate_rows(rows: Sequence[Mapping], where: str = "rows") -> list[Mapping]:

@@ -44,6 +44,11 @@ def get_preset(name: str) -> SizePreset:
     return PRESETS[name]
 
 
+# DreamerConfig's field annotations (strings under `from __future__ import annotations`).
+_FIELD_TYPES = {"int": int, "float": (int, float), "str": str}
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string"}
+
+
 @dataclasses.dataclass(frozen=True)
 class DreamerConfig:
     """Everything that shapes a DreamerV3 agent and its update. Build with `from_preset`."""
@@ -101,10 +106,8 @@ class DreamerConfig:
     # --- policy-input autoencoder (paper App. A.3, Eq. S2): an OOD detector, not used for acting ---
     policy_ae_bottleneck: int = 32  # code size; 0 disables the autoencoder
     policy_ae_lr: float = 1e-4  # its own Adam; eps and clip are expl_eps / expl_clip
-    # --- replay-side defaults, read by the training engine ---
-    batch_size: int = 16  # sequences per update
-    batch_length: int = 64  # steps per sequence
-    train_ratio: float = 512.0  # replayed steps per env (agent) step; v1's DMC value
+    # Replay settings (batch size, sequence length, train ratio) are not model fields: the
+    # engine reads them from RunConfig (batch_size, seq_len, train_every) alone.
 
     @classmethod
     def from_preset(cls, name: str = "s", **overrides) -> "DreamerConfig":
@@ -121,6 +124,13 @@ class DreamerConfig:
 
     def replace(self, **changes) -> "DreamerConfig":
         return dataclasses.replace(self, **changes)
+
+    def _check_types(self) -> None:
+        """Every field has its annotated type (an int is a valid float), so later checks compare numbers."""
+        for field in dataclasses.fields(self):
+            value, expected = getattr(self, field.name), _FIELD_TYPES[field.type]
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise ValueError(f"DreamerConfig.{field.name} must be {_TYPE_NAMES[field.type]}, got {value!r}")
 
     @property
     def discount(self) -> float:
@@ -144,11 +154,12 @@ class DreamerConfig:
         return self.disag_units or self.units
 
     def __post_init__(self):
+        self._check_types()
         if self.preset not in PRESETS and self.preset != "custom":
             raise ValueError(f"unknown size preset {self.preset!r}; valid presets: {', '.join(PRESETS)} (or 'custom')")
         positive_ints = (
             "deter", "cnn_depth", "units", "layers", "stoch", "classes", "cnn_min_resolution",
-            "imag_horizon", "batch_size", "batch_length",
+            "imag_horizon",
         )  # fmt: skip
         for name in positive_ints:
             value = getattr(self, name)
@@ -165,7 +176,7 @@ class DreamerConfig:
         positive_floats = (
             "layernorm_eps", "action_clip", "discount_horizon", "retnorm_max", "actor_min_std",
             "wm_lr", "wm_eps", "wm_clip", "actor_lr", "actor_eps", "actor_clip",
-            "critic_lr", "critic_eps", "critic_clip", "train_ratio", "expl_lr", "expl_eps", "expl_clip",
+            "critic_lr", "critic_eps", "critic_clip", "expl_lr", "expl_eps", "expl_clip",
             "policy_ae_lr",
         )  # fmt: skip
         for name in positive_floats:

@@ -128,33 +128,54 @@ def active_chunk(active: AgentRun, followers: dict, config: RunConfig, env: JaxE
     return active, followers, chunk_outputs(config, *outputs)
 
 
+def offline_update(run: AgentRun, indices, *, config: RunConfig, variant: Variant) -> tuple[AgentRun, dict]:
+    """One offline update: a uniform sample of the run's buffer (`indices` None) or the given windows.
+
+    The env-step counter advances exactly as the Active partner's does (paper A.1.4) so all
+    curves share one x-axis; the paper's shadow interaction only serves that counter.
+    """
+    if indices is None:
+        run, (sample_key,) = split_key(run, 1)
+        indices = replay.sample_indices(run.buffer, sample_key, config.batch_size, config.seq_len)
+    # One key split per update, as for a lock-step Tandem: replaying a log reproduces it.
+    run, (update_key,) = split_key(run, 1)
+    batch = replay.gather(run.buffer, indices, config.seq_len)
+    run, metrics = apply_update(run, batch, update_key, train_world_model=variant.trains_world_model)
+    return run.replace(env_steps=run.env_steps + config.train_every), metrics
+
+
 def offline_chunk(run: AgentRun, logged_indices=None, *, config: RunConfig, variant: Variant = VARIANTS["passive"],
                   env: JaxEnv | None = None, axis_name: str | None = None):
-    """An offline agent: uniform samples of its buffer, or a replay of the Active's logged indices.
+    """One eval interval of an offline agent: uniform samples, or a replay of the Active's logged indices.
 
-    The env-step counter advances exactly as the Active partner's does (paper A.1.4) so
-    all curves share one x-axis. The paper's shadow interaction only serves that counter,
-    so no env is stepped here, except for the bursts of self-generated data of
-    interactive variants (`env` and, under the run vmap, its `axis_name` are then needed).
+    Interactive variants collect their bursts of self-generated data inside the loop (`env`
+    and, under the run vmap, its `axis_name` are then needed).
     """
-    steps_per_update = config.train_every  # the Active does one update per `train_every` env steps
     if variant.interaction and env is None:
         raise ValueError(f"{variant.name} adds self-generated data: offline_chunk needs its env")
 
     def update(run, indices):
         if variant.interaction:
             run = interaction.maybe_burst(run, variant.interaction, env, config.burst_steps, axis_name)
-        if indices is None:
-            run, (sample_key,) = split_key(run, 1)
-            indices = replay.sample_indices(run.buffer, sample_key, config.batch_size, config.seq_len)
-        # One key split per update, as for a lock-step Tandem: replaying a log reproduces it.
-        run, (update_key,) = split_key(run, 1)
-        batch = replay.gather(run.buffer, indices, config.seq_len)
-        run, metrics = apply_update(run, batch, update_key, train_world_model=variant.trains_world_model)
-        return run.replace(env_steps=run.env_steps + steps_per_update), metrics
+        return offline_update(run, indices, config=config, variant=variant)
 
     if logged_indices is None:
         run, metrics = jax.lax.scan(lambda r, _: update(r, None), run, None, config.updates_per_chunk)
     else:
         run, metrics = jax.lax.scan(update, run, logged_indices)
     return run, _mean_metrics(metrics)
+
+
+def offline_updates(run: AgentRun, num_updates, *, config: RunConfig, variant: Variant):
+    """`num_updates` (a traced count: one compiled program for any segment length) uniform-sample
+    updates; returns the run and the metrics summed over them. Host simulators run an interactive
+    variant's chunk as such segments between the bursts they collect in Python."""
+    one = lambda r: offline_update(r, None, config=config, variant=variant)  # noqa: E731
+    zeros = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(one, run)[1])
+
+    def body(_, carry):
+        run, sums = carry
+        run, metrics = one(run)
+        return run, jax.tree_util.tree_map(jnp.add, sums, metrics)
+
+    return jax.lax.fori_loop(0, num_updates, body, (run, zeros))

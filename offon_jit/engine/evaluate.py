@@ -107,17 +107,23 @@ def trajectory_metrics(agent_state, rows, valid, buffer, key, *, batch_size: int
     return metrics
 
 
-def episode_trace(agent_state, key, *, env: JaxEnv) -> dict:
-    """One test episode of the agent's policy, step by step (arrays of length episode_length + 1)."""
-    roll_key, loss_key = jax.random.split(key)
-    rows, valid = rollout_episodes(agent_state, env, roll_key, 1)
-    per_step, post = per_step_outputs(agent_state, rows, loss_key)
+def trace_from_rows(agent_state, rows, valid, key) -> dict:
+    """Step-by-step record of the first recorded episode (arrays of length episode_length + 1)."""
+    rows, valid = jax.tree_util.tree_map(lambda x: x[:1], (rows, valid))
+    per_step, post = per_step_outputs(agent_state, rows, key)
     trace = {"reward": rows["reward"][0], "wm_loss": per_step["total"][0], "valid": valid[0], "obs": rows["obs"][0]}
     if has_policy_autoencoder(agent_state):
         trace["policy_input_loss"] = agent_lib.policy_input_loss(agent_state, post)[0]
     if agent_state.spec.is_image:
         trace["decoded"] = agent_lib.decode_observation(agent_state, post)[0]
     return trace
+
+
+def episode_trace(agent_state, key, *, env: JaxEnv) -> dict:
+    """One test episode of the agent's policy on a JAX-native env, step by step."""
+    roll_key, loss_key = jax.random.split(key)
+    rows, valid = rollout_episodes(agent_state, env, roll_key, 1)
+    return trace_from_rows(agent_state, rows, valid, loss_key)
 
 
 def evaluate(agent_state, buffer, key, *, env: JaxEnv, episodes: int, batch_size: int, seq_len: int) -> dict:

@@ -75,32 +75,48 @@ def arm(run: AgentRun, ood_ratio) -> AgentRun:
     return run.replace(schedule=schedule)
 
 
-def collect_burst(run: AgentRun, commit, env: JaxEnv, burst_steps: int) -> AgentRun:
-    """`burst_steps` env steps of the run's own (exploring) policy into its buffer if `commit`.
+def burst_keys(run: AgentRun):
+    """(reset key, per-step key) of the burst a run would collect now.
 
-    The randomness comes from the run's key folded with its step counter, without consuming
-    the key, so a run's training is the same whether or not other runs burst alongside it.
+    They come from the run's key folded with its step counter, without consuming the key, so
+    a run's training is the same whether or not other runs burst alongside it.
     """
-    agent = run.agent
-    num_envs = run.buffer.num_envs
-    reset_key, steps_key = jax.random.split(jax.random.fold_in(run.key, run.env_steps))
-    carry = agent_lib.initial_policy_carry(agent, num_envs)
+    return jax.random.split(jax.random.fold_in(run.key, run.env_steps))
 
-    def step(loop, key):
-        buffer, state, carry = loop
-        action, carry = agent_lib.policy_step(agent, carry, state.obs, state.is_first, key, "explore")
-        row = make_row(state.obs, state.reward, state.is_first, state.terminated, action, env.spec)
-        return (replay.add(buffer, row, commit), env.step(state, action), carry), None
 
-    (buffer, _, _), _ = jax.lax.scan(
-        step, (run.buffer, env.reset(reset_key), carry), jax.random.split(steps_key, burst_steps // num_envs)
-    )
+def store_burst_step(run: AgentRun, carry, obs, reward, is_first, terminated, key, commit, spec):
+    """Act with the run's exploring policy and append the row (visible only if `commit`)."""
+    action, carry = agent_lib.policy_step(run.agent, carry, obs, is_first, key, "explore")
+    row = make_row(obs, reward, is_first, terminated, action, spec)
+    return run.replace(buffer=replay.add(run.buffer, row, commit)), carry, action
+
+
+def finish_burst(run: AgentRun, commit, burst_steps: int) -> AgentRun:
+    """Count a committed burst's steps and disarm an adaptive schedule."""
     committed = jnp.asarray(commit)
     schedule = run.schedule.replace(
         added=run.schedule.added + committed.astype(jnp.int32) * burst_steps,
         pending=run.schedule.pending & ~committed,
     )
-    return run.replace(buffer=buffer, schedule=schedule)
+    return run.replace(schedule=schedule)
+
+
+def collect_burst(run: AgentRun, commit, env: JaxEnv, burst_steps: int) -> AgentRun:
+    """`burst_steps` env steps of the run's own (exploring) policy into its buffer if `commit`."""
+    num_envs = run.buffer.num_envs
+    reset_key, steps_key = burst_keys(run)
+    carry = agent_lib.initial_policy_carry(run.agent, num_envs)
+
+    def step(loop, key):
+        run, state, carry = loop
+        run, carry, action = store_burst_step(run, carry, state.obs, state.reward, state.is_first, state.terminated,
+                                              key, commit, env.spec)
+        return (run, env.step(state, action), carry), None
+
+    (run, _, _), _ = jax.lax.scan(
+        step, (run, env.reset(reset_key), carry), jax.random.split(steps_key, burst_steps // num_envs)
+    )
+    return finish_burst(run, commit, burst_steps)
 
 
 def maybe_burst(run: AgentRun, kind: str, env: JaxEnv, burst_steps: int, axis_name: str | None) -> AgentRun:

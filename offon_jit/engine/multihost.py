@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from offon_jit.config import ConfigError
-from offon_jit.metrics_log import METRICS_JSONL, read_rows
+from offon_jit.metrics_log import METRICS_JSONL, read_rows, row_label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,4 +117,4 @@ def merged_rows(run_dir: pathlib.Path) -> list[dict]:
         if not (folder / METRICS_JSONL).exists():
             raise FileNotFoundError(f"process {index} wrote no metrics into {folder}: did it fail?")
         rows += read_rows(folder)
-    return sorted(rows, key=lambda r: (r["env_steps"], r["agent"], r["seed"]))
+    return sorted(rows, key=lambda r: (r["env_steps"], r["agent"], row_label(r), r["seed"]))

@@ -6,6 +6,8 @@ import sys
 import time
 
 import numpy as np
+
+from offon_jit.metrics_log import row_label
 from tqdm import tqdm
 
 
@@ -23,8 +25,8 @@ class Progress:
         now = time.perf_counter()
         rate = self._steps_per_chunk / max(now - self._last, 1e-9)
         self._last = now
-        for agent in {r["agent"] for r in rows}:
-            self._scores[agent] = float(np.mean([r["score"] for r in rows if r["agent"] == agent]))
+        for label in {row_label(r) for r in rows}:  # one score per curve: swept values stay apart
+            self._scores[label] = float(np.mean([r["score"] for r in rows if row_label(r) == label]))
         scores = " ".join(f"{a}={s:.2f}" for a, s in sorted(self._scores.items()))
         self._bar.set_postfix_str(f"{phase} | {rate:,.0f} env steps/s (all seeds) | score {scores}")
         self._bar.update(1)

@@ -67,3 +67,9 @@ def hparam_array(runs: list[RunId], dtype=np.float32) -> np.ndarray:
 
 def expl_array(runs: list[RunId]) -> np.ndarray:
     return np.asarray([r.expl_weight for r in runs], np.float32)
+
+
+def run_file_name(config: RunConfig, variant: Variant, run: RunId) -> str:
+    """A run's file stem: variant, swept value (if any) and base-run tag, e.g. passive_fixed_fixed_interval500_seed0."""
+    value = f"_{variant.hparam_name}{run.hparam_value:g}" if variant.hparam else ""
+    return f"{variant.name}{value}_{run.tag(config)}"

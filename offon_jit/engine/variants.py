@@ -21,6 +21,24 @@ import dataclasses
 
 BASE_AGENTS = ("active", "passive", "tandem")
 
+# The allowed value of every Variant field (validated in Variant.__post_init__).
+ROLES = ("active", "lockstep", "offline")
+DATA_SPLITS = ("full", "expert", "suboptimal", "mixed")
+BATCH_SOURCES = ("uniform", "replay")
+INITS = ("own", "active", "alpha")
+WORLD_MODELS = ("own", "active_each_step", "active_final")
+INTERACTIONS = (None, "fixed", "adaptive")
+# Hyperparameter axes: RunConfig tuple field -> the per-run value's name in metric rows.
+# (Kept here as names, not read from RunConfig: offon_jit.config imports this module;
+# tests/engine/test_variants.py checks they are RunConfig tuple fields.)
+HPARAM_NAMES = {"ood_thresholds": "ood_threshold", "fixed_intervals": "fixed_interval", "tandem_alphas": "alpha"}
+HPARAMS = (None, *HPARAM_NAMES)
+# The axis a schedule or an initialisation reads its per-run value from.
+REQUIRED_HPARAM = {("interaction", "fixed"): "fixed_intervals", ("interaction", "adaptive"): "ood_thresholds",
+                   ("init", "alpha"): "tandem_alphas"}
+ALLOWED = {"role": ROLES, "data": DATA_SPLITS, "batches": BATCH_SOURCES, "init": INITS,
+           "world_model": WORLD_MODELS, "interaction": INTERACTIONS, "hparam": HPARAMS}
+
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
@@ -34,6 +52,21 @@ class Variant:
     hparam: str | None = None  # RunConfig field holding the axis values
     salt: int = 2  # initialisation salt: 0 = the Active's, 1 = Tandem, 2 = Passive
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"Variant.name must be a non-empty string, got {self.name!r}")
+        for field, allowed in ALLOWED.items():
+            value = getattr(self, field)
+            if value not in allowed:
+                raise ValueError(f"Variant {self.name!r}: {field} {value!r} is not one of "
+                                 f"{', '.join(map(repr, allowed))}")
+        for (field, value), axis in REQUIRED_HPARAM.items():
+            if getattr(self, field) == value and self.hparam != axis:
+                raise ValueError(f"Variant {self.name!r}: {field} {value!r} reads its per-run value from "
+                                 f"hparam {axis!r}, got hparam {self.hparam!r}")
+        if isinstance(self.salt, bool) or not isinstance(self.salt, int) or self.salt < 0:
+            raise ValueError(f"Variant {self.name!r}: salt must be an integer >= 0, got {self.salt!r}")
+
     @property
     def needs_lockstep(self) -> bool:
         return self.world_model == "active_each_step"
@@ -45,8 +78,7 @@ class Variant:
     @property
     def hparam_name(self) -> str | None:
         """The per-run value's name in metric rows (the config field, singular)."""
-        return {"ood_thresholds": "ood_threshold", "fixed_intervals": "fixed_interval",
-                "tandem_alphas": "alpha"}.get(self.hparam)
+        return HPARAM_NAMES.get(self.hparam)
 
 
 def _variants(*variants: Variant) -> dict[str, Variant]:

@@ -1,4 +1,5 @@
-"""Size presets, config validation, parameter counts and the model-summary CLI."""
+"""Size presets, config validation (DreamerConfig and RunConfig's --model overrides),
+parameter counts and the model-summary CLI."""
 
 import dataclasses
 
@@ -6,6 +7,7 @@ import pytest
 
 import envs
 from offon_jit.cli import main
+from offon_jit.config import ConfigError, RunConfig
 from offon_jit.dreamer.config import PRESETS, DreamerConfig
 from offon_jit.dreamer.summary import parameter_counts
 
@@ -30,7 +32,6 @@ def test_defaults_are_dreamerv3_v1_hyperparameters():
     assert (c.wm_lr, c.wm_eps, c.wm_clip) == (1e-4, 1e-8, 1000.0)
     assert (c.actor_lr, c.actor_eps, c.actor_clip) == (3e-5, 1e-5, 100.0)
     assert (c.critic_lr, c.critic_eps, c.critic_clip) == (3e-5, 1e-5, 100.0)
-    assert (c.batch_size, c.batch_length, c.train_ratio) == (16, 64, 512.0)
     assert (c.twohot_bins, c.twohot_low, c.twohot_high, c.unimix) == (255, -20.0, 20.0, 0.01)
 
 
@@ -52,7 +53,10 @@ def test_unknown_preset_lists_the_valid_ones():
     [
         ({"deter": 0}, "deter must be a positive integer"),
         ({"units": -4}, "units must be a positive integer"),
-        ({"layers": 1.5}, "layers must be a positive integer"),
+        ({"layers": 1.5}, "layers must be an integer"),
+        ({"unimix": "abc"}, "unimix must be a number"),
+        ({"twohot_low": None}, "twohot_low must be a number"),
+        ({"policy_ae_bottleneck": True}, "policy_ae_bottleneck must be an integer"),
         ({"classes": 1}, "classes must be >= 2"),
         ({"wm_lr": 0.0}, "wm_lr must be a positive"),
         ({"return_lambda": 1.5}, r"return_lambda must be in \[0, 1\]"),
@@ -67,6 +71,64 @@ def test_unknown_preset_lists_the_valid_ones():
 def test_validation_rejects_nonsense(overrides, message):
     with pytest.raises(ValueError, match=message):
         DreamerConfig.from_preset("s", **overrides)
+
+
+def test_replay_settings_are_not_model_fields():
+    """Batch size, sequence length and train ratio live in RunConfig only (the engine reads them there)."""
+    for name in ("batch_size", "batch_length", "train_ratio"):
+        assert name not in DreamerConfig.field_names()
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("disag_models", 8, "disag_models is set by --disag-models, not --model"),
+        ("batch_size", 4, "batch_size is set by --batch-size, not --model"),
+        ("batch_length", 16, "batch_length is set by --seq-len, not --model"),
+        ("train_ratio", 256.0, r"train_ratio is set by --train-every, not --model: .*batch_size \* seq_len / train_every"),
+        ("preset", "s", "preset is set by --preset, not --model"),
+    ],
+)
+def test_model_overrides_of_run_config_fields_name_the_flag(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig(model_overrides=((key, value),))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ((("no_such_field", 1),), "--model no_such_field: unknown DreamerConfig field 'no_such_field'"),
+        ((("units", "abc"),), "units must be an integer, got 'abc'"),
+        ((("unimix", "abc"),), "unimix must be a number, got 'abc'"),
+        ((("units", 0),), "units must be a positive integer"),
+        ((("units", 32), ("units", 64)), "--model units is given twice"),
+        ((("units",),), "model_overrides must be"),
+    ],
+)
+def test_model_overrides_reject_unknown_keys_and_bad_values(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig(model_overrides=overrides)
+
+
+def test_unknown_preset_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown size preset 'huge'"):
+        RunConfig(preset="huge")
+
+
+def test_valid_model_overrides_build_the_model_config():
+    config = RunConfig(model_overrides=[["imag_horizon", 10], ("disag_units", 32)])  # lists as from JSON
+    assert config.model_overrides == (("imag_horizon", 10), ("disag_units", 32))
+    model = config.model_config()
+    assert (model.imag_horizon, model.disag_units, model.deter) == (10, 32, PRESETS["tiny"].deter)
+    assert RunConfig.from_json(config.to_json()) == config
+
+
+@pytest.mark.parametrize("flag", ["disag_models=8", "batch_size=4", "units=abc", "no_such_field=1"])
+def test_run_cli_rejects_bad_model_overrides_in_one_line(flag, tmp_path, capsys):
+    assert main(["run", "--model", flag, "--out-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("offon-jit run: ") and flag.split("=")[0] in err[0], err
+    assert not (tmp_path / "run").exists()
 
 
 def test_size_s_vision_agent_has_about_18m_parameters():

@@ -3,11 +3,13 @@
 import jax
 import numpy as np
 
-KEY_COLUMNS = ("agent", "seed", "env_steps")
+KEY_COLUMNS = ("agent", "hparam_value", "expl_weight", "seed", "env_steps")
 
 
 def by_key(rows):
-    return {tuple(r[k] for k in KEY_COLUMNS): r for r in rows}
+    keyed = {tuple(r.get(k) for k in KEY_COLUMNS): r for r in rows}
+    assert len(keyed) == len(rows), "two rows share a key: a row was written twice"
+    return keyed
 
 
 def assert_rows_close(rows_a, rows_b, rtol=1e-4, atol=1e-4, skip=()):
@@ -21,3 +23,14 @@ def assert_rows_close(rows_a, rows_b, rtol=1e-4, atol=1e-4, skip=()):
 
 def assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
     jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
+
+
+def run_keeping_final_states(config, **study_args):
+    """Run a Study; returns (study, summary, {phase name: final state}) captured at each phase's end."""
+    from offon_jit.engine.study import Study
+
+    finals = {}
+    study = Study(config, progress=False, on_phase_end=lambda phase, state: finals.__setitem__(phase.name, state),
+                  **study_args)
+    summary = study.run()
+    return study, summary, finals

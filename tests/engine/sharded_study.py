@@ -17,7 +17,10 @@ import sys
 import jax
 import numpy as np
 
+from flax import serialization
+
 from offon_jit.config import RunConfig
+from offon_jit.layout import RunLayout
 from offon_jit.engine.study import Study
 
 # Shared with test_sharding.py (the two-process run uses the same study).
@@ -39,15 +42,15 @@ class SimulatedKill(Exception):
     pass
 
 
-def run_killed_then_resumed(config: RunConfig, devices: int, kill_at_chunk_call: int) -> Study:
+def run_killed_then_resumed(config: RunConfig, devices: int, kill_at_chunk_call: int, finals: dict) -> Study:
     original = Study.run_chunk
     calls = {"n": 0}
 
-    def run_chunk(self, phase, state, chunk):
+    def run_chunk(self, program, state, chunk):
         calls["n"] += 1
         if calls["n"] == kill_at_chunk_call:
             raise SimulatedKill()
-        return original(self, phase, state, chunk)
+        return original(self, program, state, chunk)
 
     Study.run_chunk = run_chunk
     try:
@@ -56,29 +59,47 @@ def run_killed_then_resumed(config: RunConfig, devices: int, kill_at_chunk_call:
         pass
     finally:
         Study.run_chunk = original
-    resumed = Study(config, progress=False, devices=devices)
+    resumed = Study(config, progress=False, devices=devices, on_phase_end=keep_in(finals))
     resumed.run(resume=True)
     return resumed
 
 
+def keep_in(finals: dict):
+    return lambda phase, state: finals.__setitem__(phase.name, state)
+
+
 def main(out: pathlib.Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    single = Study(RunConfig(**STUDY, out_dir=str(out / "one_device")), progress=False, devices=1)
-    single.run()
-    # Calls 1-2 are the Active phase's chunks, 3 the Passive's first: kill there, resume from the checkpoint.
-    sharded = run_killed_then_resumed(RunConfig(**STUDY, out_dir=str(out / "four_devices")), 4, kill_at_chunk_call=3)
+    single_finals, sharded_finals = {}, {}
+    Study(RunConfig(**STUDY, out_dir=str(out / "one_device")), progress=False, devices=1,
+          on_phase_end=keep_in(single_finals)).run()
+    # Calls 1-2 are the Active phase's chunks, 3-4 the Passive's: kill in the Passive's second chunk and
+    # resume from the checkpoint after its first (its buffer rebuilt from the Active's saved one).
+    sharded = run_killed_then_resumed(RunConfig(**STUDY, out_dir=str(out / "four_devices")), 4, kill_at_chunk_call=4,
+                                      finals=sharded_finals)
 
     report = {"devices": [str(d) for d in jax.devices()], "placement": sharded.placement.describe(), "max_abs_diff": {}}
-    for phase, agent in (("active", "active"), ("passive", "passive")):
-        ref = single.final_states[phase][agent].agent.params
-        got = sharded.final_states[phase][agent].agent.params
-        diffs = jax.tree_util.tree_map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), ref, got)
-        report["max_abs_diff"][agent] = max(jax.tree_util.tree_leaves(diffs))
-        leaf = jax.tree_util.tree_leaves(got)[0]
-        report.setdefault("shards", {})[agent] = [
-            {"device": str(s.device), "runs": [s.index[0].start, s.index[0].stop]} for s in leaf.addressable_shards
-        ]
+    # The Active phase finished before the kill: compare its saved final agents; the Passive in memory.
+    active = [RunLayout(out / name).agent(f"active_seed{s}") for name in ("one_device", "four_devices")
+              for s in range(STUDY["num_seeds"])]
+    ref, got = (_stack([serialization.msgpack_restore(p.read_bytes()) for p in paths])
+                for paths in (active[:STUDY["num_seeds"]], active[STUDY["num_seeds"]:]))
+    report["max_abs_diff"]["active"] = _max_abs_diff(ref, got)
+    ref, got = single_finals["passive"]["passive"].agent.params, sharded_finals["passive"]["passive"].agent.params
+    report["max_abs_diff"]["passive"] = _max_abs_diff(ref, got)
+    leaf = jax.tree_util.tree_leaves(got)[0]
+    report["shards"] = {"passive": [{"device": str(s.device), "runs": [s.index[0].start, s.index[0].stop]}
+                                    for s in leaf.addressable_shards]}
     (out / "report.json").write_text(json.dumps(report, indent=2))
+
+
+def _stack(trees):
+    return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *trees)
+
+
+def _max_abs_diff(ref, got) -> float:
+    diffs = jax.tree_util.tree_map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), ref, got)
+    return max(jax.tree_util.tree_leaves(diffs))
 
 
 if __name__ == "__main__":

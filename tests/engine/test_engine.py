@@ -14,7 +14,7 @@ from offon_jit.config import ConfigError, RunConfig
 from offon_jit.engine.study import Study, TrainingDivergedError
 from offon_jit.metrics_log import read_rows
 from offon_jit.replay import ReplayFileError, load_buffer
-from tests.engine.compare import assert_rows_close, assert_trees_close
+from tests.engine.compare import assert_rows_close, assert_trees_close, run_keeping_final_states
 
 SMALL = dict(
     task="minatar/breakout",
@@ -34,14 +34,11 @@ def small_config(tmp_path, name, **changes) -> RunConfig:
 @pytest.fixture(scope="module")
 def full_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("engine")
-    config = small_config(root, "full")
-    study = Study(config, progress=False)
-    summary = study.run()
-    return study, summary
+    return run_keeping_final_states(small_config(root, "full"))
 
 
 def test_outputs_written(full_study):
-    study, summary = full_study
+    study, summary, _ = full_study
     run_dir = study.run_dir
     rows = read_rows(run_dir)
     assert len(rows) == 3 * 2 * 2  # agents x seeds x eval points
@@ -61,7 +58,7 @@ def test_outputs_written(full_study):
 
 
 def test_active_buffer_holds_every_step(full_study):
-    study, _ = full_study
+    study, _, _ = full_study
     buffer = load_buffer(study.run_dir / "buffers" / "active_seed0.npz")
     assert int(buffer.total_added) == SMALL["prefill"] + SMALL["env_steps"]
     # is_first marks episode starts: the very first row of each stream, and after each episode end.
@@ -70,8 +67,8 @@ def test_active_buffer_holds_every_step(full_study):
 
 
 def test_passive_buffer_unchanged_by_training(full_study):
-    study, _ = full_study
-    passive = study.final_states["passive"]["passive"]
+    study, _, finals = full_study
+    passive = finals["passive"]["passive"]
     for seed in range(SMALL["num_seeds"]):
         saved = load_buffer(study.run_dir / "buffers" / f"active_seed{seed}.npz")
         for name, array in saved.data.items():
@@ -81,16 +78,16 @@ def test_passive_buffer_unchanged_by_training(full_study):
 
 def test_tandem_lock_step_equals_replay_from_log(full_study, tmp_path):
     """Same indices at every update: replaying the logged indices reproduces the lock-step Tandem."""
-    study, _ = full_study
+    study, _, finals = full_study
     logged = np.stack([
         np.concatenate([np.load(p) for p in sorted((study.run_dir / "batch_indices" / f"seed{seed}").glob("*.npy"))])
         for seed in (0, 1)
     ])
     assert logged.shape == (2, SMALL["env_steps"] // 2, SMALL["batch_size"], 2)
-    replay = Study(small_config(tmp_path, "replay", agents=("tandem",), active_run=str(study.run_dir)), progress=False)
-    replay.run()
-    lock_step = study.final_states["active"]["tandem"]
-    replayed = replay.final_states["tandem"]["tandem"]
+    replay, _, replay_finals = run_keeping_final_states(
+        small_config(tmp_path, "replay", agents=("tandem",), active_run=str(study.run_dir)))
+    lock_step = finals["active"]["tandem"]
+    replayed = replay_finals["tandem"]["tandem"]
     assert_trees_close(lock_step.agent.params, replayed.agent.params)
     rows_lock = [r for r in read_rows(study.run_dir) if r["agent"] == "tandem"]
     # The replay-batch loss (and so the OOD ratio) samples the buffer as it is at the eval point:
@@ -100,11 +97,11 @@ def test_tandem_lock_step_equals_replay_from_log(full_study, tmp_path):
 
 @pytest.mark.slow  # a second full Active study (~40 s); offline chunks check the same property in test_remedies.py
 def test_vmapped_seed_equals_single_seed_run(full_study, tmp_path):
-    study, _ = full_study
-    single = Study(small_config(tmp_path, "single", num_seeds=1, seed=1, agents=("active",)), progress=False)
-    single.run()
-    vmapped = study.final_states["active"]["active"]
-    alone = single.final_states["active"]["active"]
+    study, _, finals = full_study
+    single, _, single_finals = run_keeping_final_states(
+        small_config(tmp_path, "single", num_seeds=1, seed=1, agents=("active",)))
+    vmapped = finals["active"]["active"]
+    alone = single_finals["active"]["active"]
     seed1 = jax.tree_util.tree_map(lambda x: x[1:2], vmapped.agent.params)
     assert_trees_close(seed1, alone.agent.params)
     rows = [r for r in read_rows(study.run_dir) if r["agent"] == "active" and r["seed"] == 1]
@@ -113,22 +110,22 @@ def test_vmapped_seed_equals_single_seed_run(full_study, tmp_path):
 
 def test_existing_run_needs_resume(full_study):
     """Kill-and-resume equivalence is tested on a sharded run in test_sharding.py."""
-    study, _ = full_study
+    study, _, _ = full_study
     with pytest.raises(ConfigError, match="--resume"):
         Study(study.config, progress=False).run()
 
 
 def test_nan_stops_with_named_metric_and_keeps_checkpoint(tmp_path, monkeypatch):
     config = small_config(tmp_path, "nan", agents=("active",), num_seeds=1)
-    original = Study._evaluate
+    original = Study._rows
 
-    def poisoned(self, phase, state, out, chunk):
-        rows, state = original(self, phase, state, out, chunk)
-        if chunk == 1:
+    def poisoned(self, phase, state, out, metrics):
+        rows = original(self, phase, state, out, metrics)
+        if rows[0]["env_steps"] == 64:  # the second eval point
             rows[0]["train_wm_total"] = float("nan")
-        return rows, state
+        return rows
 
-    monkeypatch.setattr(Study, "_evaluate", poisoned)
+    monkeypatch.setattr(Study, "_rows", poisoned)
     with pytest.raises(TrainingDivergedError, match=r"active agent, seed 0: train_wm_total = nan at env step 64"):
         Study(config, progress=False).run()
     checkpoints = sorted(p.name for p in (tmp_path / "nan" / "checkpoints").iterdir() if p.name.isdigit())
@@ -141,8 +138,8 @@ def test_ood_ratio_is_one_when_eval_data_is_replay_data(full_study):
     from offon_jit.engine import evaluate
     from offon_jit.replay import buffer as replay
 
-    study, _ = full_study
-    active = jax.tree_util.tree_map(lambda x: x[0], study.final_states["active"]["active"])
+    _, _, finals = full_study
+    active = jax.tree_util.tree_map(lambda x: x[0], finals["active"]["active"])
     seq_len = SMALL["seq_len"]
     # A buffer whose only sampleable windows are one fixed sequence: every stream holds it.
     window = replay.gather(active.buffer, np.array([[0, 20]]), seq_len)
@@ -164,7 +161,7 @@ def test_ood_ratio_is_one_when_eval_data_is_replay_data(full_study):
 
 
 def test_bad_inputs_give_clear_errors(full_study, tmp_path):
-    study, _ = full_study
+    study, _, _ = full_study
     with pytest.raises(ConfigError, match="unknown task"):
         small_config(tmp_path, "x", task="minatar/pong")
     with pytest.raises(ConfigError, match="agents is empty"):
@@ -185,7 +182,7 @@ def test_bad_inputs_give_clear_errors(full_study, tmp_path):
 def test_cli_flags_map_onto_the_config_and_plot_regenerates(full_study, tmp_path):
     from offon_jit import cli
 
-    study, _ = full_study
+    study, _, _ = full_study
     parser = cli.build_parser()
     args = parser.parse_args(["run", "--task", "minatar/freeway", "--agents", "active,tandem", "--num-seeds", "3",
                               "--env-steps", "8000", "--model", "imag_horizon=10", "--out-dir", str(tmp_path / "cli")])

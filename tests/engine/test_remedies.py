@@ -9,6 +9,7 @@ right sizes and time ranges.
 """
 
 from functools import partial
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -18,10 +19,10 @@ import pytest
 import envs
 
 from offon_jit.config import ConfigError, RunConfig
-from offon_jit.engine import chunks, interaction
+from offon_jit.engine import chunks, initial, interaction
 from offon_jit.engine.offline_data import variant_buffers
 from offon_jit.engine.runs import base_runs, phase_runs, run_label
-from offon_jit.engine.study import Study, plan_phases
+from offon_jit.engine.phases import plan_phases
 from offon_jit.engine.variants import VARIANTS
 from offon_jit.replay import buffer as replay
 from tests.engine.compare import assert_trees_close
@@ -39,12 +40,13 @@ def setup(tmp_path_factory):
     """A study's pieces and one prefilled Active run (no training yet)."""
     config = make_config(tmp_path_factory.mktemp("remedies"), agents=("active", "passive"),
                          fixed_intervals=(8, 32), ood_thresholds=(1.35,))
-    study = Study(config, progress=False)
     # These tests call the per-run functions directly, outside the study's named run vmap.
-    study.env = envs.make(config.task, "jax", config.num_envs, episode_length=config.episode_length)
+    env = envs.make(config.task, "jax", config.num_envs, episode_length=config.episode_length)
+    study = SimpleNamespace(config=config, env=env, models=initial.StudyModels.create(config, env.spec))
     key = jax.random.PRNGKey(3)
-    active = jax.jit(study._init_active)(key, jnp.float32(0.0))
-    return study, key, active
+    prefilled = lambda k: chunks.prefill(initial.fresh_active(study.models, k, jnp.float32(0.0), env), env,  # noqa: E731
+                                         config.prefill // config.num_envs)
+    return study, key, jax.jit(prefilled)(key)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def passive_run(study, active, variant: str, value):
     stacked = jax.tree_util.tree_map(lambda x: np.asarray(x)[None], active.buffer)
     buffer = variant_buffers(cfg, VARIANTS[variant], stacked, np.asarray(jax.random.PRNGKey(0))[None])
     buffer = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]), buffer)
-    return study._init_offline(jax.random.PRNGKey(5), buffer, jnp.asarray(value), None, name=variant)
+    return initial.init_offline(study.models, jax.random.PRNGKey(5), buffer, jnp.asarray(value), None, name=variant)
 
 
 def test_adaptive_schedule_arms_strictly_above_threshold(setup):
@@ -132,7 +134,7 @@ def test_vmapped_runs_that_are_not_due_are_untouched(setup, fixed_chunk):
 
 def test_tandem_same_wm_holds_the_active_world_model_after_every_update(setup):
     study, key, active = setup
-    follower = study._init_follower(key, active.agent, name="tandem_same_wm")
+    follower = initial.init_follower(study.models, key, active.agent, name="tandem_same_wm")
     assert_trees_close(follower.agent.params["wm"], active.agent.params["wm"], atol=0)
     updates = jax.jit(partial(chunks.active_updates, config=study.config))
     start_actor = follower.agent.params["actor"]
@@ -155,7 +157,7 @@ def test_passive_frozen_wm_never_changes_its_world_model(setup):
     buffer = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0]),
                                     variant_buffers(cfg, VARIANTS["passive_frozen_wm"], stacked, None))
     frozen = active.agent.params["wm"]
-    run = study._init_offline(jax.random.PRNGKey(5), buffer, jnp.float32(0), frozen, name="passive_frozen_wm")
+    run = initial.init_offline(study.models, jax.random.PRNGKey(5), buffer, jnp.float32(0), frozen, name="passive_frozen_wm")
     chunk = jax.jit(partial(chunks.offline_chunk, config=cfg, variant=VARIANTS["passive_frozen_wm"]))
     trained, _ = chunk(run)
     assert_trees_close(trained.agent.params["wm"], frozen, atol=0)
@@ -165,8 +167,8 @@ def test_passive_frozen_wm_never_changes_its_world_model(setup):
 @pytest.mark.parametrize("alpha, source", [(0.0, "active"), (1.0, "tandem")])
 def test_alpha_mix_reproduces_the_end_points(setup, alpha, source):
     study, key, active = setup
-    mixed = study._init_offline(key, None, jnp.float32(alpha), None, name="tandem_alpha")
-    reference = active.agent if source == "active" else study._init_follower(key, active.agent, name="tandem").agent
+    mixed = initial.init_offline(study.models, key, None, jnp.float32(alpha), None, name="tandem_alpha")
+    reference = active.agent if source == "active" else initial.init_follower(study.models, key, active.agent, name="tandem").agent
     for part in ("wm", "actor", "critic"):
         assert_trees_close(mixed.agent.params[part], reference.params[part], atol=0)
 

@@ -1,0 +1,61 @@
+"""The installed `offon-jit` command: the library's subcommands plus `experiment`.
+
+    offon-jit experiment NAME|all|list [--scale smoke|cpu|paper]   (one per paper figure / table)
+
+This is the top layer (experiments -> offon_jit -> envs): it builds the library's parser
+(`offon_jit.cli.build_parser`) and registers the experiment subcommand on it, so the
+library never imports `experiments`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from offon_jit import cli as library_cli
+
+
+def add_experiment_command(subcommands) -> None:
+    parser = subcommands.add_parser("experiment", help="regenerate a paper figure or table (list: show them all)")
+    parser.add_argument("name", help="fig2 ... fig8, figS1 ... figS9, tableS2, 'all', or 'list'")
+    parser.add_argument("--scale", default="smoke", choices=("smoke", "cpu", "paper"),
+                        help="smoke: minutes on a CPU; cpu: long enough to learn on a CPU (tens of minutes); "
+                        "paper: the paper's protocol (default: smoke)")
+    parser.add_argument("--out-root", default="runs/experiments", help="where studies and figures go")
+    parser.add_argument("--devices", type=int, default=0, help="devices to shard runs over (0: all that divide them)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=experiment_command)
+
+
+def experiment_command(args: argparse.Namespace) -> int:
+    from experiments.catalog import EXPERIMENTS
+    from experiments.runner import run_experiment
+
+    if args.name == "list":  # titles name every stand-in task at this scale (none at paper scale)
+        for name, experiment in EXPERIMENTS.items():
+            print(f"{name:8s} {experiment.title_for(args.scale)}")
+            print(f"{'':8s}   tasks at {args.scale} scale: {', '.join(experiment.tasks_for(args.scale))}")
+        return 0
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        print(f"offon-jit experiment: unknown experiment {unknown[0]!r}; choose from {', '.join(EXPERIMENTS)}, "
+              "all or list", file=sys.stderr)
+        return 2
+    for name in names:
+        result = run_experiment(name, args.scale, args.out_root, progress=not args.no_progress, devices=args.devices)
+        print(json.dumps({"experiment": name, **result}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return library_cli.build_parser(extra_commands=(add_experiment_command,))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return library_cli.dispatch(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Host simulators (the original MinAtar here) run every mechanism of the JAX-native path.
+
+One study on `minatar/breakout --backend host`: Active, then passive_auto swept over two OOD
+thresholds (0.01 always bursts, 1000 never) and passive_fixed (N = 16). Checked: the Active's
+host data, burst sizes and placement, a swept run equals the same run alone (in another sweep
+order), and an offline phase killed mid-way and resumed equals the uninterrupted one.
+"""
+
+import numpy as np
+import pytest
+from flax import serialization
+
+from offon_jit.config import ConfigError, RunConfig
+from offon_jit.engine.study import Study
+from offon_jit.layout import RunLayout
+from offon_jit.metrics_log import read_rows
+from offon_jit.replay import load_buffer
+from tests.engine.compare import assert_rows_close, assert_trees_close, run_keeping_final_states
+
+HOST = dict(task="minatar/breakout", backend="host", num_seeds=2, env_steps=64, eval_interval=32, prefill=64,
+            batch_size=4, seq_len=16, eval_episodes=2, episode_length=30, burst_steps=64,
+            ood_thresholds=(0.01, 1000.0), fixed_intervals=(16,))
+PER_STREAM = 64 // 4  # one burst: 64 steps over 4 envs
+
+
+def host_config(tmp_path, name, **changes) -> RunConfig:
+    return RunConfig(**{**HOST, "out_dir": str(tmp_path / name), **changes})
+
+
+@pytest.fixture(scope="module")
+def host_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("host")
+    config = host_config(root, "full", agents=("active", "passive_auto", "passive_fixed"))
+    return run_keeping_final_states(config)
+
+
+def test_host_active_collects_real_frames_per_seed(host_study):
+    study, _, _ = host_study
+    rows = [r for r in read_rows(study.run_dir) if r["agent"] == "active"]
+    assert sorted((r["seed"], r["env_steps"]) for r in rows) == [(0, 32), (0, 64), (1, 32), (1, 64)]
+    for row in rows:
+        assert np.isfinite(row["score"]) and row["eval_wm_loss"] > 0 and 1 <= row["episode_length"] <= 30
+    buffers = [load_buffer(study.layout.active_buffer(f"seed{s}")) for s in (0, 1)]
+    assert int(buffers[0].total_added) == 64 + 64
+    obs = np.asarray(buffers[0].data["obs"])
+    assert set(np.unique(obs)) <= {0, 255} and obs.max() == 255  # real MinAtar frames were stored
+    assert not np.array_equal(np.asarray(buffers[0].data["action"]), np.asarray(buffers[1].data["action"]))
+
+
+@pytest.mark.parametrize("agent, runs, bursts", [
+    ("passive_fixed", [16], [3]),  # due at env steps 16, 32 and 48
+    ("passive_auto", [0.01, 1000.0], [1, 0]),  # armed by the first evaluation only when the threshold is tiny
+])
+def test_host_bursts_have_exact_sizes_and_leave_stored_data_alone(host_study, agent, runs, bursts):
+    study, _, finals = host_study
+    run = finals[agent][agent]
+    buffer = run.buffer
+    for index, expected in enumerate(np.repeat(bursts, 2)):  # value-major: 2 seeds per value
+        seed = index % 2
+        active = load_buffer(study.layout.active_buffer(f"seed{seed}"))
+        base = int(active.num_added)
+        assert int(run.schedule.added[index]) == expected * 64
+        assert int(buffer.num_added[index]) == base + expected * PER_STREAM
+        for name, values in active.data.items():  # the Active's data is bitwise unchanged
+            np.testing.assert_array_equal(np.asarray(buffer.data[name][index][:, :base]), np.asarray(values)[:, :base])
+        first = np.asarray(buffer.data["is_first"][index])
+        for burst in range(expected):  # each burst starts fresh episodes in every stream
+            assert first[:, base + burst * PER_STREAM].all()
+        if expected:
+            obs = np.asarray(buffer.data["obs"][index][:, base:base + expected * PER_STREAM])
+            assert obs.max() == 255  # host frames, not zeros
+    rows = [r for r in read_rows(study.run_dir) if r["agent"] == agent and r["env_steps"] == 64]
+    assert sorted(r["self_generated_steps"] for r in rows) == sorted(np.repeat(bursts, 2) * 64)
+
+
+def test_host_sweep_run_equals_the_same_run_alone(host_study, tmp_path):
+    """The same two thresholds in the other order: each run's rows and parameters match by value and seed."""
+    study, _, _ = host_study
+    alone = host_config(tmp_path, "reordered", agents=("passive_auto",), ood_thresholds=(1000.0, 0.01),
+                        active_run=str(study.run_dir))
+    Study(alone, progress=False).run()
+    assert_rows_close([r for r in read_rows(study.run_dir) if r["agent"] == "passive_auto"], read_rows(alone.run_dir),
+                      rtol=1e-5, atol=1e-5)
+    for value in ("0.01", "1000"):
+        for seed in (0, 1):
+            stem = f"passive_auto_ood_threshold{value}_seed{seed}"
+            a, b = (serialization.msgpack_restore(RunLayout(d).agent(stem).read_bytes())
+                    for d in (study.run_dir, alone.run_dir))
+            assert_trees_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+class SimulatedKill(Exception):
+    pass
+
+
+def test_host_offline_phase_killed_and_resumed_equals_uninterrupted(host_study, tmp_path, monkeypatch):
+    """Killed in passive_fixed's second chunk (its buffer already holds a burst), resumed from the checkpoint
+    after its first: the rows written are exactly the missing ones, with the uninterrupted values."""
+    study, _, _ = host_study
+    config = host_config(tmp_path, "killed", agents=("passive_fixed",), active_run=str(study.run_dir))
+    original, calls = Study.run_chunk, []
+
+    def run_chunk(self, program, state, chunk):
+        calls.append(chunk)
+        if len(calls) == 2:
+            raise SimulatedKill()
+        return original(self, program, state, chunk)
+
+    monkeypatch.setattr(Study, "run_chunk", run_chunk)
+    with pytest.raises(SimulatedKill):
+        Study(config, progress=False).run()
+    monkeypatch.setattr(Study, "run_chunk", original)
+    assert [r["env_steps"] for r in read_rows(config.run_dir)] == [32, 32]
+    with pytest.raises(ConfigError, match="--resume"):
+        Study(config, progress=False).run()
+    Study(config, progress=False).run(resume=True)
+    expected = [r for r in read_rows(study.run_dir) if r["agent"] == "passive_fixed"]
+    assert_rows_close(expected, read_rows(config.run_dir), rtol=1e-5, atol=1e-5)
+    stem = "passive_fixed_fixed_interval16_seed1"
+    resumed = serialization.msgpack_restore(RunLayout(config.run_dir).agent(stem).read_bytes())
+    reference = serialization.msgpack_restore(study.layout.agent(stem).read_bytes())
+    assert_trees_close(resumed, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_host_studies_stay_in_one_process(tmp_path):
+    with pytest.raises(ConfigError, match="one process on one device"):
+        Study(host_config(tmp_path, "x", agents=("active",)), progress=False, devices=2)
