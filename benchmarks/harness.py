@@ -90,8 +90,7 @@ def jitted_chunk(study: Study, name: str):
 def evaluator(study: Study, name: str):
     """`evaluate(agents, buffer, keys, chunk) -> metrics`: one agent's evaluation over the phase's runs,
     as `PhaseProgram.evaluate` runs it for each agent of the phase."""
-    program_ = program(study, name)
-    return study.simulator.evaluator(study.models, program_.phase, program_.placement)
+    return program(study, name).evaluate_agent
 
 
 def compile_timed(jitted, *args) -> tuple[object, dict]:

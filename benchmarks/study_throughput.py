@@ -133,12 +133,7 @@ def steady_state(settings: dict, study, final_states: dict) -> dict:
     compile_times["passive_first_calls_s"] = time.perf_counter() - start - sum(passive_times)
     harness.log(f"projection: Passive chunk {median(passive_times):.2f} s")
     agent, buffer = active["active"].agent, active["active"].buffer
-    # The study compiled its evaluation already, but its program keeps that function to itself: this
-    # copy of it compiles once untimed even with --warmup 0, as the reused study programs need none.
-    eval_warmup = max(warmup, 1) if same_programs(settings) else warmup
-    _, eval_times = harness.timed_calls(
-        lambda _: evaluate_agent(agent, buffer, keys, 0), None, repeats, eval_warmup
-    )
+    _, eval_times = harness.timed_calls(lambda _: evaluate_agent(agent, buffer, keys, 0), None, repeats, warmup)
     harness.log(f"projection: evaluation of one agent {median(eval_times):.2f} s")
     return {
         "preset": config.preset, "batch_size": config.batch_size, "seq_len": config.seq_len, "seeds": config.num_seeds,

@@ -96,8 +96,9 @@ class DeferredFrame:
 class DmcSingleEnv:
     """One dm_control environment behind the host SingleEnv protocol."""
 
-    def __init__(self, dm_env, vision: bool, image_size: int, camera):
+    def __init__(self, dm_env, vision: bool, image_size: int, camera, recorded_info=()):
         self._env = dm_env
+        self._recorded = tuple(name for name, _ in recorded_info)
         self._vision = vision
         self._camera = camera
         self._size = image_size
@@ -124,7 +125,7 @@ class DmcSingleEnv:
         self._env.task.random.seed(int(rng.integers(2**32)))
         timestep = self._env.reset()
         self._running = True
-        return self._observe(timestep), {}
+        return self._observe(timestep), self._info()
 
     def step(self, action):
         if not self._running:
@@ -136,7 +137,11 @@ class DmcSingleEnv:
             # Only a time limit ends a dm_control episode with discount 1; ours is the wrapper's.
             raise RuntimeError("dm_control ended an episode without terminating; its time limit should be disabled")
         self._running = not terminated
-        return self._observe(timestep), float(timestep.reward), terminated, {}
+        return self._observe(timestep), float(timestep.reward), terminated, self._info()
+
+    def _info(self) -> dict:
+        """The spec's recorded info: "position" is the planar (x, y) of the body's root joints (the maze)."""
+        return {"position": np.asarray(self._env.physics.data.qpos[:2], np.float32)} if self._recorded else {}
 
     def close(self) -> None:
         self._env.close()
@@ -162,7 +167,7 @@ def make_single_factory(entry: TaskEntry, **options) -> tuple[Callable[[int], Dm
     camera = vision_camera(entry.task) if vision else None
 
     def build(dm_env) -> DmcSingleEnv:
-        return DmcSingleEnv(dm_env, vision, size, camera)
+        return DmcSingleEnv(dm_env, vision, size, camera, entry.spec.recorded_info)
 
     # The spec is read off a real environment, which then serves as env 0.
     prototype = build(load_dm_control_env(entry.task))
@@ -174,6 +179,7 @@ def make_single_factory(entry: TaskEntry, **options) -> tuple[Callable[[int], Dm
         action=ActionSpec(kind="continuous", shape=prototype.action_shape, low=-1.0, high=1.0),
         episode_length=entry.settings.episode_length,
         action_repeat=1,
+        recorded_info=entry.spec.recorded_info,
     )
 
     def make_single(index: int) -> DmcSingleEnv:

@@ -45,7 +45,8 @@ class HostStep:
 class BatchedHostEnv:
     """`num_envs` SingleEnvs stepped together, with action repeat, time limit and auto-reset.
 
-    Per-step `info` values are the maximum over the repeated frames (e.g. Metaworld success).
+    Per-step scalar `info` values are the maximum over the repeated frames (e.g. Metaworld
+    success); vector values (the vision maze's position) are the last frame's.
     `raw_spec` describes one raw frame (action_repeat of the raw env, usually 1);
     the batched env's `spec` has `action_repeat * raw_spec.action_repeat` and
     `episode_length` in agent steps.
@@ -116,8 +117,9 @@ class BatchedHostEnv:
         for _ in range(self._repeat):
             obs, reward, terminated, frame_info = env.step(action)
             total += float(reward)
-            # Info values are the max over the repeated frames: a success on any frame counts.
-            info = {k: max(v, info.get(k, v)) for k, v in frame_info.items()}
+            # Scalar infos are the max over the repeated frames (a success on any frame counts);
+            # vector infos (a position) are the last frame's.
+            info = {k: max(v, info.get(k, v)) if np.ndim(v) == 0 else v for k, v in frame_info.items()}
             if terminated:
                 break
         self._counts[i] += 1

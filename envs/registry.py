@@ -16,6 +16,7 @@ from typing import Callable
 from envs.spec import ActionSpec, EnvSpec
 
 BACKENDS = ("jax", "host")
+MAZE_POSITION = (("position", 2),)  # the vision maze reports the point mass's (x, y) for heatmaps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +119,10 @@ def _build() -> dict[str, TaskEntry]:
             factories = {"host": _DMC_HOST}
             if kind == "proprio":
                 factories["jax"] = jax_factory
-            entries.append(TaskEntry(name, "dmc", task, kind, _spec(name, "dmc", shape, dtype, _continuous(act_dim)), factories))
+            spec = _spec(name, "dmc", shape, dtype, _continuous(act_dim))
+            if task == "point_mass_maze" and kind == "vision":  # proprio: the position is obs[:2]
+                spec = spec.replace(recorded_info=MAZE_POSITION)
+            entries.append(TaskEntry(name, "dmc", task, kind, spec, factories))
     for task in _METAWORLD:
         name = f"metaworld/{task}"
         spec = _spec(name, "metaworld", (_METAWORLD_OBS,), "float32", _continuous(4))

@@ -66,9 +66,14 @@ class EnvSpec:
     action: ActionSpec
     episode_length: int  # in agent steps, i.e. after action repeat
     action_repeat: int = 1
+    # Per-step float32 info vectors (name, size) the env reports in `info` and the replay buffer and
+    # test traces keep beside the observation, unseen by the agent: the vision maze's (x, y)
+    # position, which its pixels do not give the visitation heatmaps.
+    recorded_info: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "obs_dtype", np.dtype(self.obs_dtype))
+        object.__setattr__(self, "recorded_info", tuple((str(n), int(d)) for n, d in self.recorded_info))
         object.__setattr__(self, "obs_shape", tuple(int(d) for d in self.obs_shape))
         if self.episode_length < 1 or self.action_repeat < 1:
             raise ValueError(

@@ -122,14 +122,19 @@ def render_curves(experiment: Experiment, studies: dict, out_dir: pathlib.Path) 
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
 
 
+def position_field(buffer) -> dict:
+    """Where a maze buffer keeps (x, y): the recorded "position" (vision maze), else obs[:2] (proprio)."""
+    return {"field": "position"} if "position" in buffer.data else {"field": "obs", "dims": (0, 1)}
+
+
 def render_maze_trajectories(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
     (task, _), run_dir = next(iter(studies.items()))
     traces = load_traces(run_dir)
     buffer = active_buffer(run_dir, _first_tag(run_dir))  # Passive and Tandem train on this buffer too
     buffers = dict.fromkeys(traces, buffer)
-    figure = analysis.plot_maze_figure(read_rows(run_dir), traces, buffers)
+    figure = analysis.plot_maze_figure(read_rows(run_dir), traces, buffers, **position_field(buffer))
     _suptitle(figure, experiment.title)
-    stats = analysis.trajectory_statistics(traces, buffers)
+    stats = analysis.trajectory_statistics(traces, buffers, **position_field(buffer))
     analysis.write_csv(stats, out_dir / f"{experiment.name}.csv")
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
 
@@ -142,9 +147,10 @@ def render_visitation(experiment: Experiment, studies: dict, out_dir: pathlib.Pa
     for weight in config.expl_weights:
         tag = base_tag(config, config.seed, weight)
         datasets[names.get(weight, f"mixed (w_expl={weight:g})")] = active_buffer(run_dir, tag)
-    figure = analysis.plot_visitation_heatmaps(datasets)
+    where = position_field(next(iter(datasets.values())))
+    figure = analysis.plot_visitation_heatmaps(datasets, **where)
     _suptitle(figure, experiment.title)
-    grids = {name: analysis.visitation_counts(buffer) for name, buffer in datasets.items()}
+    grids = {name: analysis.visitation_counts(buffer, **where) for name, buffer in datasets.items()}
     analysis.write_csv(analysis.cell_table(grids), out_dir / f"{experiment.name}.csv")
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
 

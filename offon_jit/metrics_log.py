@@ -15,6 +15,8 @@ import math
 import pathlib
 import re
 
+from offon_jit.atomic import atomic_file, atomic_write
+
 METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
 KEY_COLUMNS = ("agent", "seed", "env_steps")
@@ -103,9 +105,7 @@ def truncate_rows(run_dir: pathlib.Path, max_env_steps: int, agents: set[str], l
 def write_rows(run_dir: pathlib.Path, rows: list[dict]) -> None:
     """Replace the run's metrics (JSONL and CSV) with `rows`, atomically per file."""
     path = pathlib.Path(run_dir) / METRICS_JSONL
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tmp.replace(path)
+    atomic_write(path, "".join(json.dumps(r) + "\n" for r in rows))
     write_csv(run_dir, rows)
 
 
@@ -113,9 +113,7 @@ def write_csv(run_dir: pathlib.Path, rows: list[dict]) -> None:
     columns = list(KEY_COLUMNS)
     for row in rows:
         columns += [k for k in row if k not in columns]
-    tmp = pathlib.Path(run_dir) / (METRICS_CSV + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_file(pathlib.Path(run_dir) / METRICS_CSV, "w") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(pathlib.Path(run_dir) / METRICS_CSV)

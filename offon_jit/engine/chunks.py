@@ -25,7 +25,7 @@ from offon_jit.engine.transitions import make_row
 from offon_jit.replay import buffer as replay
 
 
-def act_and_store(run: AgentRun, obs, reward, is_first, terminated, spec, random_policy: bool = False):
+def act_and_store(run: AgentRun, obs, reward, is_first, terminated, info, spec, random_policy: bool = False):
     """Pick actions for the parallel envs and store the row for the current obs in the run's buffer.
 
     Shared by the jitted collection below and the host-backend driver. Returns (run, action).
@@ -36,14 +36,15 @@ def act_and_store(run: AgentRun, obs, reward, is_first, terminated, spec, random
         carry = run.policy_carry
     else:
         action, carry = agent_lib.policy_step(run.agent, run.policy_carry, obs, is_first, policy_key, "explore")
-    buffer = replay.add(run.buffer, make_row(obs, reward, is_first, terminated, action, spec))
+    buffer = replay.add(run.buffer, make_row(obs, reward, is_first, terminated, action, spec, info))
     return run.replace(buffer=buffer, policy_carry=carry, env_steps=run.env_steps + obs.shape[0]), action
 
 
 def collect_iteration(run: AgentRun, env: JaxEnv, random_policy: bool = False) -> AgentRun:
     """Act in all parallel envs once, store the row, step the envs."""
     state = run.env_state
-    run, action = act_and_store(run, state.obs, state.reward, state.is_first, state.terminated, env.spec, random_policy)
+    run, action = act_and_store(run, state.obs, state.reward, state.is_first, state.terminated, state.info, env.spec,
+                                random_policy)
     return run.replace(env_state=env.step(state, action))
 
 

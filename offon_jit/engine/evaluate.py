@@ -44,7 +44,7 @@ def rollout_episodes(agent_state, env: JaxEnv, key, episodes: int):
     def body(loop, step_key):
         state, carry, alive = loop
         action, carry = agent_lib.policy_step(agent_state, carry, state.obs, state.is_first, step_key, "eval")
-        row = make_row(state.obs, state.reward, state.is_first, state.terminated, action, env.spec)
+        row = make_row(state.obs, state.reward, state.is_first, state.terminated, action, env.spec, state.info)
         next_state = jax.vmap(env.step)(state, action)
         return (next_state, carry, alive & ~state.done), (row, alive)
 
@@ -116,6 +116,8 @@ def trace_from_rows(agent_state, rows, valid, key) -> dict:
         trace["policy_input_loss"] = agent_lib.policy_input_loss(agent_state, post)[0]
     if agent_state.spec.is_image:
         trace["decoded"] = agent_lib.decode_observation(agent_state, post)[0]
+    if "position" in rows:  # recorded by the vision maze (heatmaps)
+        trace["position"] = rows["position"][0]
     return trace
 
 

@@ -40,6 +40,12 @@ def _per_run(array: np.ndarray, runs: int) -> jnp.ndarray:
     return jnp.asarray(array.reshape(runs, array.shape[0] // runs, *array.shape[1:]))
 
 
+def _fields(step, runs: int, spec) -> list:
+    """A host step's (obs, reward, is_first, terminated, recorded info) as per-run device arrays."""
+    info = {name: _per_run(step.info[name], runs) for name, _ in spec.recorded_info}
+    return [*(_per_run(x, runs) for x in (step.obs, step.reward, step.is_first, step.terminated)), info]
+
+
 def _host_seeds(keys, salt: int, *extra: int) -> list[tuple[int, ...]]:
     """One seed per run for a host env's group of envs, from the run's key."""
     return [(*map(int, key), salt, *extra) for key in np.asarray(keys).reshape(-1, 2)]
@@ -75,9 +81,7 @@ class HostSimulator:
                 for flag in (False, True)}
 
     def _collect(self, act, run):
-        step, runs = self._last, run.env_steps.shape[0]
-        fields = [_per_run(x, runs) for x in (step.obs, step.reward, step.is_first, step.terminated)]
-        run, action = act(run, *fields)
+        run, action = act(run, *_fields(self._last, run.env_steps.shape[0], self.spec))
         self._last = self._train.step(np.asarray(action).reshape(-1, *self.spec.action.action_shape))
         return run
 
@@ -181,8 +185,7 @@ class HostSimulator:
             carry, commit = carry_of(run.agent), jnp.asarray(due)
             per_step = jax.vmap(lambda k: jax.random.split(k, steps))(step_keys)
             for i in range(steps):
-                fields = [_per_run(x, runs) for x in (step.obs, step.reward, step.is_first, step.terminated)]
-                run, carry, action = store(run, carry, *fields, per_step[:, i], commit)
+                run, carry, action = store(run, carry, *_fields(step, runs, self.spec), per_step[:, i], commit)
                 step = env.step(np.asarray(action).reshape(-1, *self.spec.action.action_shape))
             return finish(run, commit)
 
@@ -202,11 +205,10 @@ class HostSimulator:
         alive = np.ones(runs * episodes, bool)
         rows, valid = [], []
         for t in range(length + 1):
-            obs, first = (_per_run(x, runs) for x in (step.obs, step.is_first))
+            obs, reward, first, terminated, info = _fields(step, runs, self.spec)
             action, carry = policy(agents, carry, obs, first, step_keys[:, t])
             action = np.asarray(action)
-            row = make_row(obs, _per_run(step.reward, runs), first, _per_run(step.terminated, runs),
-                           jnp.asarray(action), self.spec)
+            row = make_row(obs, reward, first, terminated, jnp.asarray(action), self.spec, info)
             rows.append(jax.device_get(row))
             valid.append(alive.reshape(runs, episodes).copy())
             alive &= ~step.done

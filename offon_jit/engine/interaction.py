@@ -84,10 +84,10 @@ def burst_keys(run: AgentRun):
     return jax.random.split(jax.random.fold_in(run.key, run.env_steps))
 
 
-def store_burst_step(run: AgentRun, carry, obs, reward, is_first, terminated, key, commit, spec):
+def store_burst_step(run: AgentRun, carry, obs, reward, is_first, terminated, info, key, commit, spec):
     """Act with the run's exploring policy and append the row (visible only if `commit`)."""
     action, carry = agent_lib.policy_step(run.agent, carry, obs, is_first, key, "explore")
-    row = make_row(obs, reward, is_first, terminated, action, spec)
+    row = make_row(obs, reward, is_first, terminated, action, spec, info)
     return run.replace(buffer=replay.add(run.buffer, row, commit)), carry, action
 
 
@@ -110,7 +110,7 @@ def collect_burst(run: AgentRun, commit, env: JaxEnv, burst_steps: int) -> Agent
     def step(loop, key):
         run, state, carry = loop
         run, carry, action = store_burst_step(run, carry, state.obs, state.reward, state.is_first, state.terminated,
-                                              key, commit, env.spec)
+                                              state.info, key, commit, env.spec)
         return (run, env.step(state, action), carry), None
 
     (run, _, _), _ = jax.lax.scan(

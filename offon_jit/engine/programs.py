@@ -6,6 +6,7 @@
   collect_and_update(state, chunk, logged_indices) -> (state, outputs)   one eval interval of training
   evaluate(state, chunk) -> (state, {agent: metrics})   eval episodes, OOD ratio; arms adaptive bursts
   trace(state) -> {agent: traces}   one final test episode per run (Figs. S3/S4)
+  evaluate_agent(agents, buffer, keys, chunk) -> metrics   one agent's evaluation (what `evaluate` calls)
 `inputs` is None for the Active phase and (buffers, hyperparameter values, frozen world models) for
 an offline phase (engine/run_files.py loads them). The simulator decides how envs are stepped:
 `JaxSimulator` inside the jitted programs, `HostSimulator` (engine/host_simulator.py) in Python
@@ -39,6 +40,7 @@ class PhaseProgram:
     collect_and_update: Callable[[dict, int, Any], tuple[dict, dict]]
     evaluate: Callable[[dict, int], tuple[dict, dict]]
     trace: Callable[[dict], dict]
+    evaluate_agent: Callable
     # The chunk's jit(shard_map(vmap)) program on JAX-native envs (None on host simulators), for
     # benchmarks to lower and time: (active, followers) for the Active phase, (run[, indices]) else.
     jitted_chunk: Callable | None = None
@@ -121,7 +123,8 @@ def build_phase(models: initial.StudyModels, phase: Phase, placement: RunPlaceme
     def trace(state: dict) -> dict:
         return {agent: record(state[agent].agent, trace_keys(phase)) for agent in phase.agents}
 
-    return PhaseProgram(phase, placement, init, abstract_state, collect_and_update, evaluate, trace, jitted_chunk)
+    return PhaseProgram(phase, placement, init, abstract_state, collect_and_update, evaluate, trace, evaluate_agents,
+                        jitted_chunk)
 
 
 class JaxSimulator:

@@ -209,7 +209,7 @@ class Study:
                 write_rows(self.run_dir, rows)
         else:
             rows = read_rows(self.run_dir)
-        summary = _summary(self.config, rows, wall, timings, sum(len(p.runs) for p in self.phases))
+        summary = _summary(self.config, rows, wall, timings, sum(len(p.runs) * len(p.agents) for p in self.phases))
         summary["placement"] = self.placement.describe()
         if self.is_main_process:
             atomic_write(self.layout.summary, json.dumps(summary, indent=2))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -35,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from offon_jit.atomic import atomic_file
 from offon_jit.replay.buffer import ReplayBuffer, normalize_schema
 
 FORMAT_NAME = "offon_jit.replay"
@@ -79,39 +79,10 @@ def save_buffer(buffer: ReplayBuffer, path: str | os.PathLike, *, overwrite: boo
         raise FileExistsError(f"replay file {path} already exists (pass overwrite=True to replace it)")
     arrays = {FIELD_PREFIX + name: np.asarray(arr) for name, arr in jax.device_get(buffer.data).items()}
     arrays[METADATA_KEY] = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            np.savez_compressed(temp_file, **arrays)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        if overwrite:
-            os.replace(temp_name, path)
-        else:
-            # link() fails if `path` appeared meanwhile, so an existing file is never clobbered.
-            os.link(temp_name, path)
-            os.unlink(temp_name)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(path.parent)
+    # The temporary file is linked into place when overwrite is False, so an existing file is never clobbered.
+    with atomic_file(path, "wb", overwrite=overwrite) as file:
+        np.savez_compressed(file, **arrays)
     return path
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist the rename itself (best effort: some filesystems cannot fsync a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _error(path: Path, problem: str) -> ReplayFileError:

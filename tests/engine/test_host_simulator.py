@@ -125,3 +125,19 @@ def test_host_offline_phase_killed_and_resumed_equals_uninterrupted(host_study, 
 def test_host_studies_stay_in_one_process(tmp_path):
     with pytest.raises(ConfigError, match="one process on one device"):
         Study(host_config(tmp_path, "x", agents=("active",)), progress=False, devices=2)
+
+
+def test_vision_maze_prefill_stores_the_recorded_position(tmp_path):
+    """The host collection keeps the vision maze's (x, y) in the buffer beside the frames (for the heatmaps)."""
+    config = RunConfig(task="dmc/point_mass_maze-vision", agents=("active",), num_seeds=1, env_steps=16,
+                       eval_interval=16, prefill=64, batch_size=2, seq_len=16, eval_episodes=1, episode_length=20,
+                       out_dir=str(tmp_path / "maze"))
+    study = Study(config, progress=False)
+    try:
+        buffer = study.program(study.phases[0]).init(None)["active"].buffer
+    finally:
+        study.simulator.close()
+    position = np.asarray(buffer.data["position"][0])[:, :16]  # (envs, prefill steps, 2)
+    assert int(buffer.num_added[0]) == 16 and np.abs(position).max() < 0.35  # inside the arena
+    assert np.ptp(position, axis=1).max() > 5e-3  # the mass moves under the random policy
+    assert np.asarray(buffer.data["obs"][0]).max() > 0  # and frames were stored beside it

@@ -348,3 +348,22 @@ def test_factories_reject_unknown_options_and_tasks():
         metaworld_host.make_single_factory(mw_entry, sticky_prob=0.1)
     with pytest.raises(KeyError, match="no Metaworld task"):
         metaworld_host.make_single_factory(dataclasses.replace(mw_entry, task="reach"))
+
+
+def test_vision_maze_records_the_position_the_proprio_maze_observes():
+    """The vision maze's recorded (x, y) is the position the proprio maze observes for the same seed and actions."""
+    from offon_jit.engine.transitions import replay_schema
+
+    vision, proprio = host_env("dmc/point_mass_maze-vision"), host_env("dmc/point_mass_maze-proprio")
+    assert vision.spec.recorded_info == (("position", 2),) and proprio.spec.recorded_info == ()
+    assert replay_schema(vision.spec)["position"] == ((2,), np.dtype(np.float32))
+    assert "position" not in replay_schema(proprio.spec)
+    rng = np.random.default_rng(0)
+    steps = [(vision.reset(3), proprio.reset(3))]
+    for _ in range(STEPS):
+        action = rng.uniform(-1, 1, (NUM_ENVS, 2))
+        steps.append((vision.step(action), proprio.step(action)))
+    for seen, observed in steps:
+        assert seen.info["position"].shape == (NUM_ENVS, 2) and seen.info["position"].dtype == np.float32
+        np.testing.assert_allclose(seen.info["position"], observed.obs[:, :2], atol=1e-6)
+    assert not np.allclose(steps[0][0].info["position"], steps[-1][0].info["position"])  # the mass moved
