@@ -37,6 +37,11 @@ class CheckpointStore:
     def all_steps(self) -> list[int]:
         return list(self._manager.all_steps())
 
+    def delete_after(self, step: int) -> None:
+        """Drop the checkpoints after `step` (a resume from an older one rewrites them)."""
+        for later in [s for s in self.all_steps() if s > step]:
+            self._manager.delete(later)
+
     def read_meta(self, step: int) -> dict:
         try:
             return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]

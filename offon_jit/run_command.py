@@ -99,8 +99,11 @@ def config_from_args(args) -> RunConfig:
 
 
 def run_main(args) -> int:
+    from offon_jit.checkpoint import CheckpointError
     from offon_jit.config import ConfigError
     from offon_jit.engine.programs import uses_host_simulator
+    from offon_jit.replay.shards import ShardError
+    from offon_jit.replay.storage import ReplayFileError
     from offon_jit.engine.study import Study, TrainingDivergedError
 
     start_distributed(args)  # before any JAX computation
@@ -118,8 +121,8 @@ def run_main(args) -> int:
         study = Study(config, progress=not args.no_progress, devices=args.devices)
         print(f"offon-jit run: {study.placement.describe()}", file=sys.stderr)
         summary = study.run(resume=args.resume)
-    except ConfigError as err:
-        print(f"offon-jit run: {err}", file=sys.stderr)
+    except (ConfigError, CheckpointError, ReplayFileError, ShardError, FileNotFoundError) as err:
+        print(f"offon-jit run: {err}", file=sys.stderr)  # bad input: one line, and nothing saved is touched
         return 2
     except TrainingDivergedError as err:
         print(f"error: training diverged: {err}", file=sys.stderr)

@@ -84,11 +84,14 @@ def restore_latest(study, store: CheckpointStore):
     problems = []
     for step in steps:
         try:
-            return _restore(study, store, step)
+            restored = _restore(study, store, step)
         except (CheckpointError, shards.ShardError) as error:
             problems.append(str(error))
             if step != steps[-1]:
                 print(f"warning: {error}; trying the previous checkpoint", file=sys.stderr)
+            continue
+        store.delete_after(step)  # the unusable newer ones are written again as the run continues
+        return restored
     raise CheckpointError("no checkpoint restores: " + " | ".join(problems))
 
 

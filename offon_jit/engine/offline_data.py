@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from offon_jit.config import RunConfig
-from offon_jit.engine import interaction
+from offon_jit.engine import interaction, salts
 from offon_jit.engine.variants import Variant
 from offon_jit.replay import buffer as replay
 
@@ -25,7 +25,7 @@ def variant_buffers(config: RunConfig, variant: Variant, buffers, keys):
     if variant.data in SPLITS:
         buffers = replay.select_time_range(buffers, *SPLITS[variant.data])
     elif variant.data == "mixed":
-        split_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(np.asarray(keys), 3)
+        split_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(np.asarray(keys), salts.MIXED_SPLIT)
         buffers = replay.subsample(buffers, split_keys, MIXED_FRACTION, config.mixed_chunk_len)
     elif variant.data != "full":
         raise ValueError(f"{variant.name}: unknown data split {variant.data!r}")

@@ -93,23 +93,28 @@ class SimulatedKill(Exception):
     pass
 
 
+def kill_at_chunk_call(monkeypatch, call: int) -> None:
+    """Study.run_chunk raises SimulatedKill on its `call`-th call (1-based), as a kill -9 would stop it."""
+    original, calls = Study.run_chunk, []
+
+    def run_chunk(self, program, state, chunk):
+        calls.append(chunk)
+        if len(calls) == call:
+            raise SimulatedKill()
+        return original(self, program, state, chunk)
+
+    monkeypatch.setattr(Study, "run_chunk", run_chunk)
+
+
 def test_host_offline_phase_killed_and_resumed_equals_uninterrupted(host_study, tmp_path, monkeypatch):
     """Killed in passive_fixed's second chunk (its buffer already holds a burst), resumed from the checkpoint
     after its first: the rows written are exactly the missing ones, with the uninterrupted values."""
     study, _, _ = host_study
     config = host_config(tmp_path, "killed", agents=("passive_fixed",), active_run=str(study.run_dir))
-    original, calls = Study.run_chunk, []
-
-    def run_chunk(self, program, state, chunk):
-        calls.append(chunk)
-        if len(calls) == 2:
-            raise SimulatedKill()
-        return original(self, program, state, chunk)
-
-    monkeypatch.setattr(Study, "run_chunk", run_chunk)
+    kill_at_chunk_call(monkeypatch, 2)
     with pytest.raises(SimulatedKill):
         Study(config, progress=False).run()
-    monkeypatch.setattr(Study, "run_chunk", original)
+    monkeypatch.undo()
     assert [r["env_steps"] for r in read_rows(config.run_dir)] == [32, 32]
     with pytest.raises(ConfigError, match="--resume"):
         Study(config, progress=False).run()
@@ -141,3 +146,25 @@ def test_vision_maze_prefill_stores_the_recorded_position(tmp_path):
     assert int(buffer.num_added[0]) == 16 and np.abs(position).max() < 0.35  # inside the arena
     assert np.ptp(position, axis=1).max() > 5e-3  # the mass moves under the random policy
     assert np.asarray(buffer.data["obs"][0]).max() > 0  # and frames were stored beside it
+
+
+def test_corrupt_newest_increment_falls_back_to_the_previous_checkpoint(host_study, tmp_path, monkeypatch, capsys):
+    """A resume whose newest checkpoint has a corrupt replay increment names the file, restores the one before,
+    and still ends exactly where the uninterrupted run does."""
+    study, _, _ = host_study
+    settings = dict(agents=("passive_fixed",), active_run=str(study.run_dir), eval_interval=16)
+    reference = host_config(tmp_path, "whole", **settings)
+    Study(reference, progress=False).run()
+    config = host_config(tmp_path, "corrupt", **settings)
+    kill_at_chunk_call(monkeypatch, 4)
+    with pytest.raises(SimulatedKill):
+        Study(config, progress=False).run()
+    monkeypatch.undo()
+    increments = RunLayout(config.run_dir).replay_increments("passive_fixed", "passive_fixed", 1)
+    newest = max(increments.glob("rows_*"), key=lambda p: p.name.split("_step_")[1])
+    data = bytearray(newest.read_bytes())
+    data[-1] ^= 0xFF
+    newest.write_bytes(bytes(data))
+    Study(config, progress=False).run(resume=True)
+    assert newest.name in capsys.readouterr().err  # the warning names the corrupt file
+    assert_rows_close(read_rows(reference.run_dir), read_rows(config.run_dir), rtol=1e-5, atol=1e-5)

@@ -12,14 +12,7 @@ from offon_jit import replay
 from offon_jit.replay import shards
 from offon_jit.replay.shards import ShardError
 
-NUM_ENVS = 3
-SCHEMA = {
-    "obs": ((2, 3), np.uint8),
-    "action": ((2,), np.float32),
-    "reward": ((), np.float32),
-    "is_first": ((), bool),
-    "is_terminal": ((), bool),
-}
+from tests.engine.test_replay import NUM_ENVS, SCHEMA  # the same small buffer layout
 add = jax.jit(replay.add)
 
 
