@@ -1,7 +1,8 @@
 """Host simulators (the original MinAtar here) run every mechanism of the JAX-native path.
 
 One study on `minatar/breakout --backend host`: Active, then passive_auto swept over two OOD
-thresholds (0.01 always bursts, 1000 never) and passive_fixed (N = 16). Checked: the Active's
+thresholds (0.01 always bursts, 1000 never) and passive_fixed over N = 16 and 32 (equal run
+counts, so the two phases share compiled programs). Checked: the Active's
 host data, burst sizes and placement, a swept run equals the same run alone (in another sweep
 order), and an offline phase killed mid-way and resumed equals the uninterrupted one.
 """
@@ -19,7 +20,7 @@ from tests.engine.compare import assert_rows_close, assert_trees_close, run_keep
 
 HOST = dict(task="minatar/breakout", backend="host", num_seeds=2, env_steps=64, eval_interval=32, prefill=64,
             batch_size=4, seq_len=16, eval_episodes=2, episode_length=30, burst_steps=64,
-            ood_thresholds=(0.01, 1000.0), fixed_intervals=(16,))
+            ood_thresholds=(0.01, 1000.0), fixed_intervals=(16, 32))
 PER_STREAM = 64 // 4  # one burst: 64 steps over 4 envs
 
 
@@ -48,7 +49,7 @@ def test_host_active_collects_real_frames_per_seed(host_study):
 
 
 @pytest.mark.parametrize("agent, runs, bursts", [
-    ("passive_fixed", [16], [3]),  # due at env steps 16, 32 and 48
+    ("passive_fixed", [16, 32], [3, 1]),  # due at env steps 16, 32 and 48; at 32
     ("passive_auto", [0.01, 1000.0], [1, 0]),  # armed by the first evaluation only when the threshold is tiny
 ])
 def test_host_bursts_have_exact_sizes_and_leave_stored_data_alone(host_study, agent, runs, bursts):
@@ -106,25 +107,36 @@ def kill_at_chunk_call(monkeypatch, call: int) -> None:
     monkeypatch.setattr(Study, "run_chunk", run_chunk)
 
 
-def test_host_offline_phase_killed_and_resumed_equals_uninterrupted(host_study, tmp_path, monkeypatch):
+def test_host_offline_phase_killed_and_resumed_equals_uninterrupted(host_study, tmp_path, monkeypatch, capsys):
     """Killed in passive_fixed's second chunk (its buffer already holds a burst), resumed from the checkpoint
-    after its first: the rows written are exactly the missing ones, with the uninterrupted values."""
+    after its first: the rows written are exactly the missing ones, with the uninterrupted values. Then the
+    final checkpoint's newest replay increment is corrupted: a resume names the file, falls back to the
+    checkpoint before, trains the last chunk again and still ends where the uninterrupted run does."""
     study, _, _ = host_study
     config = host_config(tmp_path, "killed", agents=("passive_fixed",), active_run=str(study.run_dir))
     kill_at_chunk_call(monkeypatch, 2)
     with pytest.raises(SimulatedKill):
         Study(config, progress=False).run()
     monkeypatch.undo()
-    assert [r["env_steps"] for r in read_rows(config.run_dir)] == [32, 32]
+    assert [r["env_steps"] for r in read_rows(config.run_dir)] == [32] * 4
     with pytest.raises(ConfigError, match="--resume"):
         Study(config, progress=False).run()
-    Study(config, progress=False).run(resume=True)
     expected = [r for r in read_rows(study.run_dir) if r["agent"] == "passive_fixed"]
-    assert_rows_close(expected, read_rows(config.run_dir), rtol=1e-5, atol=1e-5)
     stem = "passive_fixed_fixed_interval16_seed1"
-    resumed = serialization.msgpack_restore(RunLayout(config.run_dir).agent(stem).read_bytes())
     reference = serialization.msgpack_restore(study.layout.agent(stem).read_bytes())
-    assert_trees_close(resumed, reference, rtol=1e-5, atol=1e-6)
+    for corrupt in (False, True):
+        if corrupt:
+            increments = RunLayout(config.run_dir).replay_increments("passive_fixed", "passive_fixed", 1)
+            newest = max(increments.glob("rows_*"), key=lambda p: p.name.split("_step_")[1])
+            data = bytearray(newest.read_bytes())
+            data[-1] ^= 0xFF
+            newest.write_bytes(bytes(data))
+        Study(config, progress=False).run(resume=True)
+        if corrupt:
+            assert newest.name in capsys.readouterr().err  # the warning names the corrupt file
+        assert_rows_close(expected, read_rows(config.run_dir), rtol=1e-5, atol=1e-5)
+        resumed = serialization.msgpack_restore(RunLayout(config.run_dir).agent(stem).read_bytes())
+        assert_trees_close(resumed, reference, rtol=1e-5, atol=1e-6)
 
 
 def test_host_studies_stay_in_one_process(tmp_path):
@@ -146,25 +158,3 @@ def test_vision_maze_prefill_stores_the_recorded_position(tmp_path):
     assert int(buffer.num_added[0]) == 16 and np.abs(position).max() < 0.35  # inside the arena
     assert np.ptp(position, axis=1).max() > 5e-3  # the mass moves under the random policy
     assert np.asarray(buffer.data["obs"][0]).max() > 0  # and frames were stored beside it
-
-
-def test_corrupt_newest_increment_falls_back_to_the_previous_checkpoint(host_study, tmp_path, monkeypatch, capsys):
-    """A resume whose newest checkpoint has a corrupt replay increment names the file, restores the one before,
-    and still ends exactly where the uninterrupted run does."""
-    study, _, _ = host_study
-    settings = dict(agents=("passive_fixed",), active_run=str(study.run_dir), eval_interval=16)
-    reference = host_config(tmp_path, "whole", **settings)
-    Study(reference, progress=False).run()
-    config = host_config(tmp_path, "corrupt", **settings)
-    kill_at_chunk_call(monkeypatch, 4)
-    with pytest.raises(SimulatedKill):
-        Study(config, progress=False).run()
-    monkeypatch.undo()
-    increments = RunLayout(config.run_dir).replay_increments("passive_fixed", "passive_fixed", 1)
-    newest = max(increments.glob("rows_*"), key=lambda p: p.name.split("_step_")[1])
-    data = bytearray(newest.read_bytes())
-    data[-1] ^= 0xFF
-    newest.write_bytes(bytes(data))
-    Study(config, progress=False).run(resume=True)
-    assert newest.name in capsys.readouterr().err  # the warning names the corrupt file
-    assert_rows_close(read_rows(reference.run_dir), read_rows(config.run_dir), rtol=1e-5, atol=1e-5)
