@@ -116,7 +116,8 @@ def test_existing_run_needs_resume(full_study):
 
 
 def test_nan_stops_with_named_metric_and_keeps_checkpoint(tmp_path, monkeypatch):
-    config = small_config(tmp_path, "nan", agents=("active",), num_seeds=1)
+    # The full study's seeds and Active programs (compiled once, then from the persistent cache).
+    config = small_config(tmp_path, "nan", agents=("active", "tandem"))
     original = Study._rows
 
     def poisoned(self, phase, state, out, metrics):
@@ -130,7 +131,7 @@ def test_nan_stops_with_named_metric_and_keeps_checkpoint(tmp_path, monkeypatch)
         Study(config, progress=False).run()
     checkpoints = sorted(p.name for p in (tmp_path / "nan" / "checkpoints").iterdir() if p.name.isdigit())
     assert checkpoints == ["1"]  # the chunk-1 (good) state; the diverged chunk was not saved
-    assert len(read_rows(tmp_path / "nan")) == 1
+    assert len(read_rows(tmp_path / "nan")) == 4  # both agents' and seeds' rows of the first (good) eval point
 
 
 def test_ood_ratio_is_one_when_eval_data_is_replay_data(full_study):
