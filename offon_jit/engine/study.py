@@ -110,6 +110,8 @@ class Study:
     # -- the loop -----------------------------------------------------------------------------
     def run(self, resume: bool = False) -> dict:
         cfg = self.config
+        if not resume and (self.output_dir / "metrics.jsonl").exists():  # refuse before touching the run's files
+            raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another out_dir")
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.is_main_process:
             _write_or_check_config(cfg, self.layout, resume)
@@ -121,8 +123,6 @@ class Study:
             start_phase, start_chunk, restored = checkpointing.restore_latest(self, store)
             later = {a for p in self.phases[start_phase + 1:] for a in p.agents}
             truncate_rows(self.output_dir, start_chunk * cfg.eval_interval, set(self.phases[start_phase].agents), later)
-        elif (self.output_dir / "metrics.jsonl").exists():
-            raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another out_dir")
         writer = MetricsWriter(self.output_dir)
         progress = Progress(len(self.phases) * cfg.num_chunks, cfg.eval_interval * len(base_runs(cfg)),
                             enabled=self.show_progress)
