@@ -47,14 +47,18 @@ def model_summary_command(args: argparse.Namespace) -> int:
     import envs
     from offon_jit.dreamer.config import DreamerConfig
     from offon_jit.dreamer.summary import format_parameter_table, parameter_counts
+    from offon_jit.dreamer.world_model import is_image_shape
 
     try:
         spec = envs.get_task(args.task).spec
     except KeyError as error:
         print(f"offon-jit model-summary: {error.args[0]}", file=sys.stderr)
         return 2
-    counts = parameter_counts(spec, DreamerConfig.from_preset(args.preset))
+    config = DreamerConfig.from_preset(args.preset)
+    counts = parameter_counts(spec, config)
     obs = "x".join(map(str, spec.obs_shape))
+    if not is_image_shape(spec.obs_shape):
+        obs += f", vector encoder/decoder {config.vector_layers}x{config.vector_units}"
     act = f"{spec.action.num_actions} discrete" if spec.action.is_discrete else f"{spec.action.dim}-d continuous"
     print(format_parameter_table(counts, f"DreamerV3 size {args.preset!r} on {spec.name} (obs {obs}, actions {act})"))
     return 0

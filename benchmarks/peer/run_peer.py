@@ -93,8 +93,9 @@ def peer_config_updates(settings: dict) -> dict:
         "rssm.classes": size["classes"],
     }
     for net in ("encoder", "decoder"):
-        updates[f"{net}.mlp_units"] = size["units"]
-        updates[f"{net}.mlp_layers"] = size["layers"]
+        # Our vector MLPs: v1's 5x1024 from size s up (config.vector_mlp_*), the preset's below.
+        updates[f"{net}.mlp_units"] = size.get("vector_mlp_units") or size["units"]
+        updates[f"{net}.mlp_layers"] = size.get("vector_mlp_layers") or size["layers"]
         updates[f"{net}.cnn_depth"] = size["cnn_depth"]
     for net in ("reward_head", "cont_head", "actor", "critic", "disag_head"):
         updates[f"{net}.units"] = size["units"]

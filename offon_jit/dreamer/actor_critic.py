@@ -15,8 +15,11 @@ the value baseline is not stop-gradiented) or log pi(a_t|s_t) * sg(adv) (discret
 Reinforce). Critic loss: mean_t weight_t * (-ln p_psi(R_t | s_t) - ln p_psi(v_slow(s_t) | s_t)).
 The slow critic then moves towards the critic by `slow_critic_fraction`.
 
-With an exploration reward (Plan2Explore, `expl_reward_fn`), r_t above becomes
-(1 - w) r_t + w r_disag(s_{t-1}, a_{t-1}): the disagreement of the transition that led to s_t.
+With an exploration reward (Plan2Explore) the agent is DreamerV3 v1's `Explore` behaviour:
+each reward term k (task: the reward head; disag: r_disag(s_t, a_t), the transition out of
+s_t, t = 1..H) has its own critic, slow critic and return normaliser S_k, and the actor's
+advantage is sum_k w_k (R^k_t - v_k(s_t)) / S_k with w_task = 1 - w_expl, w_disag = w_expl
+(paper Eq. 5: weights normalised to sum to 1). Without one, the task term alone is plain DreamerV3.
 """
 
 from __future__ import annotations
@@ -41,11 +44,15 @@ from offon_jit.dreamer.distributions import (
 )
 from offon_jit.dreamer.networks import MLP, TwoHotHead, output_init
 from offon_jit.dreamer.normalizer import ReturnNormState, return_scale, update_return_norm
-from offon_jit.dreamer.plan2explore import mixed_reward
 from offon_jit.dreamer.rssm import Latent
 from offon_jit.dreamer.world_model import WorldModel
 
 sg = jax.lax.stop_gradient
+
+REWARD_TERMS = ("task", "disag")  # the task term first: a plain agent learns it alone
+# The action at the last imagined state (only the disagreement reward needs it) is drawn from
+# this fold of the imagination key, so the plain agent's draws are unchanged.
+LAST_ACTION_SALT = 0xA17
 
 
 class Actor(nn.Module):
@@ -117,60 +124,110 @@ def imagine(
     return latents, actions
 
 
+def reward_terms(config: DreamerConfig) -> tuple[str, ...]:
+    """The reward terms an agent learns, each with its own critic, slow critic and normaliser:
+    the task alone, plus the disagreement when the Plan2Explore ensemble is on."""
+    return REWARD_TERMS if config.disag_models else REWARD_TERMS[:1]
+
+
+def critic_key(term: str) -> str:
+    """params/opt_states key of a term's critic: 'critic' (task, as plain DreamerV3) or 'disag_critic'."""
+    return "critic" if term == "task" else f"{term}_critic"
+
+
+def slow_critic_key(term: str) -> str:
+    return f"slow_{critic_key(term)}"
+
+
+def term_weights(expl_weight) -> dict:
+    """Paper Eq. 5's weights, normalised to sum to one: w_task = 1 - w_expl, w_disag = w_expl."""
+    return {"task": 1.0 - expl_weight, "disag": expl_weight}
+
+
+def normalized_advantage(reward, value, cont, norm_state: ReturnNormState, config: DreamerConfig):
+    """One reward term's lambda-returns, its normaliser update and (R_t - v_t) / S.
+
+    reward (H, N) on arriving at s_1..s_H; value (H+1, N) = v(s_0..s_H); cont (H+1, N).
+    Returns (adv (H, N), returns (H, N), new normaliser state, scale S). The normaliser's
+    offset (low) cancels in the difference, as in v1's (normed_ret - normed_base).
+    """
+    returns = lambda_returns(reward, value, config.discount * cont[1:], config.return_lambda)
+    norm_state = update_return_norm(
+        norm_state, returns, config.retnorm_decay, config.retnorm_low_percentile, config.retnorm_high_percentile
+    )
+    scale = return_scale(norm_state, config.retnorm_max)
+    return (returns - value[:-1]) / scale, returns, norm_state, scale
+
+
 def actor_loss(
-    actor_params, *, wm_model, wm_params, actor_model, critic_model, critic_params,
-    start: Latent, start_cont, norm_state: ReturnNormState, key, config: DreamerConfig,
+    actor_params, *, wm_model, wm_params, actor_model, critic_model, critics: dict,
+    start: Latent, start_cont, norm_states: dict, key, config: DreamerConfig,
     expl_reward_fn=None, expl_weight=0.0,
 ):  # fmt: skip
-    """Scalar actor loss and aux (trajectory, returns, weights, new normaliser state, metrics).
+    """Scalar actor loss and aux (trajectory, per-term returns, weights, normaliser states, metrics).
 
-    `expl_reward_fn(latents, actions) -> (H, N)`, if given, is the exploration reward of the
-    transitions (s_t, a_t), t < H; it is mixed with the task reward by `expl_weight` (Eq. 5).
+    `critics` and `norm_states` map each reward term ("task", and "disag" with an
+    exploration reward) to that term's critic parameters and return normaliser.
+    `expl_reward_fn(latents, actions) -> (H, N)`, if given, is the exploration reward of
+    the transitions (s_t, a_t), t = 1..H (v1's index: the transition out of each state
+    reached in imagination, so the actor also draws a_H at the last state).
     """
     backprop = not actor_model.discrete
     latents, actions = imagine(wm_model, wm_params, actor_model, actor_params, start, key, config.imag_horizon, backprop)
     feat = latents.feat()  # (H+1, N, F)
     bins = twohot_bins(config.twohot_bins, config.twohot_low, config.twohot_high)
-    reward = twohot_mean(wm_model.apply(wm_params, feat[1:], method=WorldModel.reward_logits), bins)
-    expl_metrics = {}
+    rewards = {"task": twohot_mean(wm_model.apply(wm_params, feat[1:], method=WorldModel.reward_logits), bins)}
     if expl_reward_fn is not None:
-        expl_reward = expl_reward_fn(jax.tree_util.tree_map(lambda x: x[:-1], latents), actions)
-        chex.assert_equal_shape([expl_reward, reward])
-        expl_metrics = {"imag_task_reward": jnp.mean(reward), "imag_disag_reward": jnp.mean(expl_reward)}
-        reward = mixed_reward(reward, expl_reward, expl_weight)
+        last_action = actor_model.apply(actor_params, sg(feat[-1])).sample(jax.random.fold_in(key, LAST_ACTION_SALT))
+        last_action = last_action if backprop else sg(last_action)
+        later = jax.tree_util.tree_map(lambda x: x[1:], latents)
+        rewards["disag"] = expl_reward_fn(later, jnp.concatenate([actions[1:], last_action[None]], 0))
+        chex.assert_equal_shape([rewards["disag"], rewards["task"]])
+    if set(rewards) != set(critics) or set(rewards) != set(norm_states):
+        raise ValueError(f"reward terms {sorted(rewards)} need one critic and normaliser each, got "
+                         f"{sorted(critics)} and {sorted(norm_states)}")  # fmt: skip
     cont = jnp.concatenate(
         [start_cont[None], bernoulli_mode(wm_model.apply(wm_params, feat[1:], method=WorldModel.cont_logit))], 0
     )
     weight = sg(jnp.cumprod(config.discount * cont, 0) / config.discount)
-    value = twohot_mean(critic_model.apply(critic_params, feat), bins)
-    returns = lambda_returns(reward, value, config.discount * cont[1:], config.return_lambda)
-    chex.assert_shape([reward, returns, value[:-1], cont[1:]], (config.imag_horizon, start_cont.shape[0]))
+    term_weight = term_weights(expl_weight)
 
-    norm_state = update_return_norm(
-        norm_state, returns, config.retnorm_decay, config.retnorm_low_percentile, config.retnorm_high_percentile
-    )
-    scale = return_scale(norm_state, config.retnorm_max)
-    adv = (returns - value[:-1]) / scale  # the offset (low) cancels in the difference
+    adv, returns, new_norms, metrics, magnitudes = 0.0, {}, {}, {}, {}
+    for term, reward in rewards.items():
+        value = twohot_mean(critic_model.apply(critics[term], feat), bins)
+        term_adv, returns[term], new_norms[term], scale = normalized_advantage(
+            reward, value, cont, norm_states[term], config
+        )
+        chex.assert_shape([reward, returns[term], value[:-1], cont[1:]], (config.imag_horizon, start_cont.shape[0]))
+        # A lone term's advantage is used as is (no multiply by 1), so the plain agent's program is unchanged.
+        weighted = term_adv if len(rewards) == 1 else term_weight[term] * term_adv
+        adv = adv + weighted
+        magnitudes[term] = jnp.mean(jnp.abs(weighted))
+        prefix = "" if term == "task" else f"{term}_"
+        metrics.update({
+            f"imag_{term}_reward" if prefix else "imag_reward": jnp.mean(reward),
+            f"imag_{prefix}return": jnp.mean(returns[term]),
+            f"imag_{prefix}value": jnp.mean(value[:-1]),
+            f"{prefix}retnorm_low": new_norms[term].low,
+            f"{prefix}retnorm_high": new_norms[term].high,
+            f"{prefix}retnorm_scale": scale,
+        })  # fmt: skip
+    if "disag" in rewards:
+        metrics["adv_disag_share"] = magnitudes["disag"] / jnp.maximum(sum(magnitudes.values()), 1e-12)
+
     policy = actor_model.apply(actor_params, sg(feat[:-1]))
     logpi = policy.log_prob(sg(actions))
     objective = adv if backprop else logpi * sg(adv)
     entropy = policy.entropy()
     loss = jnp.mean(-(objective + config.actor_entropy * entropy) * weight[:-1])
 
-    metrics = {
+    metrics.update({
         "actor_entropy": jnp.mean(entropy),
-        "imag_reward": jnp.mean(reward),
-        "imag_return": jnp.mean(returns),
-        "imag_value": jnp.mean(value[:-1]),
         "imag_cont": jnp.mean(cont[1:]),
         "imag_weight": jnp.mean(weight),
         "adv_abs": jnp.mean(jnp.abs(adv)),
-        "retnorm_low": norm_state.low,
-        "retnorm_high": norm_state.high,
-        "retnorm_scale": scale,
-        **expl_metrics,
-    }
-    aux = {"feat": sg(feat), "returns": sg(returns), "weight": weight, "norm_state": norm_state, "metrics": metrics}
+    })  # fmt: skip
+    aux = {"feat": sg(feat), "returns": sg(returns), "weight": weight, "norm_states": new_norms, "metrics": metrics}
     return loss, aux
 
 
@@ -190,38 +247,38 @@ def ema_update(slow, fast, fraction: float):
 
 
 def actor_critic_update(
-    params: dict, opt_states: dict, norm_state: ReturnNormState, *, wm_model, wm_params, actor_model,
+    params: dict, opt_states: dict, norm_states: dict, *, wm_model, wm_params, actor_model,
     critic_model, start: Latent, start_cont, key, config: DreamerConfig, optimizers: dict,
     expl_reward_fn=None, expl_weight=0.0,
 ):  # fmt: skip
-    """One actor step, one critic step (on the actor's trajectory) and the slow-critic EMA.
+    """One actor step, then one step and one slow-copy EMA of each reward term's critic on the
+    actor's trajectory (v1 `ImagActorCritic.train`).
 
-    `params`/`opt_states` hold 'actor', 'critic' (and 'slow_critic' in params). Returns
-    (params, opt_states, norm_state, metrics). `expl_reward_fn`/`expl_weight`: see `actor_loss`.
+    `params`/`opt_states` hold 'actor' and each term's critic (`critic_key`, with its slow copy
+    `slow_critic_key` in params); `norm_states` maps each term to its return normaliser.
+    Returns (params, opt_states, norm_states, metrics). `expl_reward_fn`/`expl_weight`: see `actor_loss`.
     """
+    terms = tuple(norm_states)
     (a_loss, aux), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(
         params["actor"], wm_model=wm_model, wm_params=wm_params, actor_model=actor_model, critic_model=critic_model,
-        critic_params=params["critic"], start=start, start_cont=start_cont, norm_state=norm_state, key=key,
-        config=config, expl_reward_fn=expl_reward_fn, expl_weight=expl_weight,
+        critics={term: params[critic_key(term)] for term in terms}, start=start, start_cont=start_cont,
+        norm_states=norm_states, key=key, config=config, expl_reward_fn=expl_reward_fn, expl_weight=expl_weight,
     )  # fmt: skip
     a_updates, actor_opt = optimizers["actor"].update(a_grads, opt_states["actor"], params["actor"])
-    actor_params = optax.apply_updates(params["actor"], a_updates)
+    new_params = {**params, "actor": optax.apply_updates(params["actor"], a_updates)}
+    new_opt_states = {**opt_states, "actor": actor_opt}
+    metrics = {"actor_loss": a_loss, "actor_grad_norm": optax.tree.norm(a_grads)}
 
-    c_loss, c_grads = jax.value_and_grad(critic_loss)(
-        params["critic"], critic_model=critic_model, slow_params=params["slow_critic"], feat=aux["feat"],
-        returns=aux["returns"], weight=aux["weight"], config=config,
-    )  # fmt: skip
-    c_updates, critic_opt = optimizers["critic"].update(c_grads, opt_states["critic"], params["critic"])
-    critic_params = optax.apply_updates(params["critic"], c_updates)
-    slow_params = ema_update(params["slow_critic"], critic_params, config.slow_critic_fraction)
-
-    metrics = {
-        "actor_loss": a_loss,
-        "actor_grad_norm": optax.tree.norm(a_grads),
-        "critic_loss": c_loss,
-        "critic_grad_norm": optax.tree.norm(c_grads),
-        **aux["metrics"],
-    }
-    new_params = {**params, "actor": actor_params, "critic": critic_params, "slow_critic": slow_params}
-    new_opt_states = {**opt_states, "actor": actor_opt, "critic": critic_opt}
-    return new_params, new_opt_states, aux["norm_state"], metrics
+    for term in terms:
+        name, slow_name = critic_key(term), slow_critic_key(term)
+        c_loss, c_grads = jax.value_and_grad(critic_loss)(
+            params[name], critic_model=critic_model, slow_params=params[slow_name], feat=aux["feat"],
+            returns=aux["returns"][term], weight=aux["weight"], config=config,
+        )  # fmt: skip
+        c_updates, new_opt_states[name] = optimizers[name].update(c_grads, opt_states[name], params[name])
+        new_params[name] = optax.apply_updates(params[name], c_updates)
+        new_params[slow_name] = ema_update(params[slow_name], new_params[name], config.slow_critic_fraction)
+        metrics[f"{name}_loss"] = c_loss
+        metrics[f"{name}_grad_norm"] = optax.tree.norm(c_grads)
+    metrics.update(aux["metrics"])
+    return new_params, new_opt_states, aux["norm_states"], metrics

@@ -32,12 +32,19 @@ import optax
 from flax import struct
 
 from envs.spec import EnvSpec
-from offon_jit.dreamer.actor_critic import actor_critic_update, make_actor, make_critic
+from offon_jit.dreamer.actor_critic import (
+    actor_critic_update,
+    critic_key,
+    make_actor,
+    make_critic,
+    reward_terms,
+    slow_critic_key,
+)
 from offon_jit.dreamer.actor_critic import imagine as imagine_latents
 from offon_jit.dreamer.config import DreamerConfig
 from offon_jit.dreamer.distributions import symexp, twohot_bins, twohot_mean
 from offon_jit.dreamer.mixing import mix_agents
-from offon_jit.dreamer.normalizer import ReturnNormState, init_return_norm
+from offon_jit.dreamer.normalizer import init_return_norm
 from offon_jit.dreamer.optim import make_optimizers, trained_groups
 from offon_jit.dreamer.plan2explore import (
     disagreement_of,
@@ -68,6 +75,7 @@ POLICY_MODES = ("explore", "eval")
 # Optional modules draw their init keys by fold_in, so switching them on or off never
 # changes the keys (hence the parameters) of the world model, actor and critic.
 DISAG_KEY_SALT = 0x5D15A6
+DISAG_CRITIC_KEY_SALT = 0xC21D
 POLICY_AE_KEY_SALT = 0x9A0E
 
 __all__ = [
@@ -94,12 +102,14 @@ __all__ = [
 class AgentState:
     """Everything one DreamerV3 agent owns. Arrays only, plus static config and spec."""
 
-    params: dict  # {'wm', 'actor', 'critic', 'slow_critic'} (+ 'disag', 'policy_ae' if enabled): Flax variables
-    opt_states: dict  # one Optax state per trained group: {'wm', 'actor', 'critic'} (+ 'disag', 'policy_ae')
-    return_norm: ReturnNormState
+    # Flax variables: {'wm', 'actor', 'critic', 'slow_critic'} (+ with the ensemble: 'disag', and the
+    # disagreement term's 'disag_critic', 'slow_disag_critic'; + 'policy_ae' if enabled)
+    params: dict
+    opt_states: dict  # one Optax state per trained group (optim.trained_groups)
+    return_norm: dict  # reward term ('task', + 'disag' with the ensemble) -> its ReturnNormState
     step: jax.Array  # int32: completed train steps
-    # float32 scalar w_expl of Eq. 5 (an array so runs with different weights vmap together);
-    # ignored when config.disag_models == 0.
+    # float32 scalar w_expl of Eq. 5, the disagreement term's weight in the actor's advantage (an
+    # array so runs with different weights vmap together); ignored when config.disag_models == 0.
     expl_weight: jax.Array
     config: DreamerConfig = struct.field(pytree_node=False)
     spec: EnvSpec = struct.field(pytree_node=False)
@@ -133,8 +143,9 @@ def _actor(spec: EnvSpec, config: DreamerConfig):
 def init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weight=0.0) -> AgentState:
     """Fresh parameters, optimiser states and normaliser; the slow critic starts as a copy.
 
-    `expl_weight` is w_expl of Eq. 5 in [0, 1] (may be traced, e.g. vmapped); imagined
-    rewards are (1 - w) r_task + w r_disag. It has no effect when config.disag_models == 0.
+    `expl_weight` is w_expl of Eq. 5 in [0, 1] (may be traced, e.g. vmapped): the actor's
+    advantage weighs the disagreement term's normalised advantage by w and the task's by
+    1 - w. It has no effect when config.disag_models == 0.
     """
     check_spec(spec)
     if jnp.ndim(expl_weight) != 0:
@@ -147,9 +158,9 @@ def init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weight
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weight: jax.Array) -> AgentState:
     # Jitted: one compiled program instead of hundreds of eagerly dispatched init ops.
-    wm_key, actor_key, critic_key = jax.random.split(key, 3)
+    wm_key, actor_key, critic_init_key = jax.random.split(key, 3)
     feat = jnp.zeros((1, config.feat_size), jnp.float32)
-    critic = make_critic(config).init(critic_key, feat)
+    critic = make_critic(config).init(critic_init_key, feat)
     params = {
         "wm": init_world_model(wm_key, config, spec.obs_shape, spec.action.dim),
         "actor": _actor(spec, config).init(actor_key, feat),
@@ -158,6 +169,9 @@ def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weigh
     }
     if config.disag_models:
         params["disag"] = init_ensemble(jax.random.fold_in(key, DISAG_KEY_SALT), config, spec.action.dim)
+        disag_critic = make_critic(config).init(jax.random.fold_in(key, DISAG_CRITIC_KEY_SALT), feat)
+        params[critic_key("disag")] = disag_critic
+        params[slow_critic_key("disag")] = jax.tree_util.tree_map(jnp.copy, disag_critic)
     if config.policy_ae_bottleneck:
         params["policy_ae"] = init_policy_autoencoder(jax.random.fold_in(key, POLICY_AE_KEY_SALT), config)
     optimizers = make_optimizers(config)
@@ -165,7 +179,7 @@ def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weigh
     return AgentState(
         params=params,
         opt_states=opt_states,
-        return_norm=init_return_norm(),
+        return_norm={term: init_return_norm() for term in reward_terms(config)},
         step=jnp.zeros((), jnp.int32),
         expl_weight=expl_weight.astype(jnp.float32).reshape(()),
         config=config,

@@ -18,19 +18,27 @@ class SizePreset:
     deter: int  # GRU (deterministic state) size
     cnn_depth: int  # channels of the first conv layer; doubled at each stride-2 stage
     units: int  # width of every dense hidden layer (MLPs and the RSSM's hidden layers)
-    layers: int  # hidden layers of every MLP (encoder, decoder, heads, actor, critic)
+    layers: int  # hidden layers of every MLP (heads, actor, critic; vector encoder/decoder unless set below)
     stoch: int = 32  # categorical latent variables
     classes: int = 32  # classes per latent variable
+    vector_mlp_layers: int = 0  # hidden layers of the vector encoder and decoder; 0 = `layers`
+    vector_mlp_units: int = 0  # their width (the encoder's output is the embedding); 0 = `units`
 
+
+# v1's size presets never reached its vector encoder/decoder: the patterns `.*\.layers` and
+# `.*\.units` miss `encoder.mlp_layers` / `mlp_units`, so those stayed at the 5 x 1024 of
+# `defaults` at every size (proprio tasks only; images use the CNN).
+V1_VECTOR_MLP = {"vector_mlp_layers": 5, "vector_mlp_units": 1024}
 
 # DreamerV3 v1 sizes (configs.yaml: small/medium/large as 's'/'m'/'l'; 'xs' as in its
-# size ablation). `tiny` is for fast CPU tests only.
+# size ablation). `tiny` is for fast CPU tests only; `tiny` and `xs` keep their vector
+# encoder/decoder at the preset's own size so that proprio agents stay small.
 PRESETS: dict[str, SizePreset] = {
     "tiny": SizePreset(deter=64, cnn_depth=8, units=64, layers=1, stoch=8, classes=8),
     "xs": SizePreset(deter=256, cnn_depth=24, units=256, layers=1),
-    "s": SizePreset(deter=512, cnn_depth=32, units=512, layers=2),
-    "m": SizePreset(deter=1024, cnn_depth=48, units=640, layers=3),
-    "l": SizePreset(deter=2048, cnn_depth=64, units=768, layers=4),
+    "s": SizePreset(deter=512, cnn_depth=32, units=512, layers=2, **V1_VECTOR_MLP),
+    "m": SizePreset(deter=1024, cnn_depth=48, units=640, layers=3, **V1_VECTOR_MLP),
+    "l": SizePreset(deter=2048, cnn_depth=64, units=768, layers=4, **V1_VECTOR_MLP),
 }
 
 
@@ -61,6 +69,8 @@ class DreamerConfig:
     layers: int = 2
     stoch: int = 32
     classes: int = 32
+    vector_mlp_layers: int = 5  # vector encoder/decoder hidden layers; 0 = `layers`
+    vector_mlp_units: int = 1024  # their width = the embedding size of vector tasks; 0 = `units`
     cnn_min_resolution: int = 4  # conv stages stop at this spatial size (4x4)
     layernorm_eps: float = 1e-3
     # --- world model ---
@@ -146,6 +156,16 @@ class DreamerConfig:
         return self.deter + self.stoch_size
 
     @property
+    def vector_layers(self) -> int:
+        """Hidden layers of the vector encoder and decoder."""
+        return self.vector_mlp_layers or self.layers
+
+    @property
+    def vector_units(self) -> int:
+        """Width of the vector encoder and decoder; the vector encoder's embedding size."""
+        return self.vector_mlp_units or self.units
+
+    @property
     def disag_head_layers(self) -> int:
         return self.disag_layers or self.layers
 
@@ -183,7 +203,11 @@ class DreamerConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"DreamerConfig.{name} must be a positive finite number, got {value!r}")
-        for name in ("disag_models", "disag_layers", "disag_units", "policy_ae_bottleneck"):
+        zero_means_default = (
+            "disag_models", "disag_layers", "disag_units", "policy_ae_bottleneck",
+            "vector_mlp_layers", "vector_mlp_units",
+        )  # fmt: skip
+        for name in zero_means_default:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"DreamerConfig.{name} must be an integer >= 0 (0 = off / preset default), got {value!r}")

@@ -135,7 +135,8 @@ class ImageDecoder(nn.Module):
 
 
 class VectorEncoder(nn.Module):
-    """MLP on symlog-squashed vector observations."""
+    """MLP on symlog-squashed vector observations; its last hidden layer is the embedding
+    (no output projection, as v1's MultiEncoder)."""
 
     layers: int
     units: int
@@ -147,7 +148,7 @@ class VectorEncoder(nn.Module):
 
 
 class VectorDecoder(nn.Module):
-    """MLP predicting the observation in symlog space."""
+    """MLP, then a biased linear layer predicting the observation in symlog space (v1 'symlog_mse')."""
 
     size: int
     layers: int

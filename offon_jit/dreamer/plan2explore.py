@@ -6,8 +6,9 @@ squared-error loss (v1's 'mse' head), and their disagreement is an intrinsic rew
 
     r_disag(s_t, a_t) = mean_d std_k f_k(h_t, z_t, a_t)_d
 
-Imagined rewards mix task and exploration terms with weights that sum to one (paper Eq. 5):
-r = (1 - w) * r_task + w * r_disag. w = 0 returns r_task bit for bit.
+The actor learns it as v1's `Explore` behaviour does: a reward term of its own, with its
+own critic and return normaliser, whose normalised advantage is weighted against the
+task's by Eq. 5's weights (see `actor_critic.py`).
 
 The K heads are one set of parameters with a leading K axis (init and apply are
 `jax.vmap`ed), so the ensemble costs one batched matmul per layer.
@@ -93,12 +94,6 @@ def disagreement_of(params, config: DreamerConfig, latent: Latent, action: jax.A
     """r_disag(s, a) with the latent's leading shape."""
     _check_enabled(config)
     return disagreement(ensemble_predictions(params, config, ensemble_inputs(latent, action)))
-
-
-def mixed_reward(task_reward: jax.Array, expl_reward: jax.Array, expl_weight) -> jax.Array:
-    """Paper Eq. 5 with w_task = 1 - w_expl. Exact at the ends: w = 0 gives task_reward
-    bit for bit (for finite expl_reward), w = 1 gives expl_reward."""
-    return (1.0 - expl_weight) * task_reward + expl_weight * expl_reward
 
 
 def ensemble_loss(params, config: DreamerConfig, post: Latent, action: jax.Array, is_first: jax.Array):

@@ -11,18 +11,34 @@ from offon_jit.dreamer.networks import count_params
 
 # World-model submodule (Flax name) -> the name shown to users.
 WORLD_MODEL_MODULES = {"encoder": "encoder", "rssm": "rssm", "decoder": "decoder", "reward": "reward", "cont": "continue"}
-# Optional modules outside DreamerV3 proper: params key -> the name shown to users.
-EXTRA_MODULES = {"disag": "disag_ensemble", "policy_ae": "policy_autoencoder"}
+# Top-level params keys of DreamerV3 proper (the slow critic is listed on its own, not in the total).
+CORE_PARAMS = ("wm", "actor", "critic", "slow_critic")
+# Optional modules outside DreamerV3 proper: name shown to users -> params key. Names ending in
+# '*' are prefixes: Plan2Explore's per-reward-term critics may hold one params key per term.
+EXTRA_MODULES = {
+    "disag_ensemble": "disag",
+    "disag_critic": "disag_critic*",
+    "slow_disag_critic": "slow_disag_critic*",
+    "policy_autoencoder": "policy_ae",
+}
+
+
+def _extra_module_of(params_key: str) -> str:
+    """The shown name of an optional params key; a key no entry names is shown as itself."""
+    for shown, pattern in EXTRA_MODULES.items():
+        if params_key == pattern or (pattern.endswith("*") and params_key.startswith(pattern[:-1])):
+            return shown
+    return params_key
 
 
 def parameter_counts(spec: EnvSpec, config: DreamerConfig) -> dict[str, int]:
     """{'encoder', 'rssm', 'decoder', 'reward', 'continue', 'actor', 'critic', 'total', 'slow_critic',
-    'disag_ensemble', 'policy_autoencoder'}.
+    every EXTRA_MODULES name, and any other optional params key by its own name}.
 
     The total counts world model + actor + ONE critic (DreamerV3 proper, the number the paper
     quotes). Not included: the slow critic (an EMA copy of the critic, not optimised) and the
-    optional Plan2Explore ensemble (all heads) and policy-input autoencoder; those are 0 when
-    disabled in `config`.
+    optional modules (the Plan2Explore ensemble's heads, its per-reward-term critics and the
+    policy-input autoencoder); those are 0 when disabled in `config`.
     """
     state = jax.eval_shape(lambda key: init_agent(key, spec, config), jax.random.PRNGKey(0))
     wm = state.params["wm"]["params"]
@@ -31,14 +47,18 @@ def parameter_counts(spec: EnvSpec, config: DreamerConfig) -> dict[str, int]:
     counts["critic"] = count_params(state.params["critic"])
     counts["total"] = sum(counts.values())
     counts["slow_critic"] = count_params(state.params["slow_critic"])
-    for key, shown in EXTRA_MODULES.items():
-        counts[shown] = count_params(state.params[key]) if key in state.params else 0
+    counts.update({shown: 0 for shown in EXTRA_MODULES})
+    for key, params in state.params.items():
+        if key not in CORE_PARAMS:
+            shown = _extra_module_of(key)
+            counts[shown] = counts.get(shown, 0) + count_params(params)
     return counts
 
 
 def format_parameter_table(counts: dict[str, int], title: str) -> str:
     rows = [(name, counts[name]) for name in (*WORLD_MODEL_MODULES.values(), "actor", "critic")]
-    extras = [(name, counts.get(name, 0)) for name in EXTRA_MODULES.values()]
+    shown_elsewhere = {name for name, _ in rows} | {"total", "slow_critic"}
+    extras = [(name, value) for name, value in counts.items() if name not in shown_elsewhere]
     width = max(len(name) for name, _ in rows + extras) + 2
     lines = [title, *(f"  {name:<{width}}{value:>14,}" for name, value in rows)]
     lines.append(f"  {'total':<{width}}{counts['total']:>14,}  ({counts['total'] / 1e6:.2f}M; world model + actor + critic)")

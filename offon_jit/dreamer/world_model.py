@@ -57,8 +57,8 @@ class WorldModel(nn.Module):
             self.encoder = ImageEncoder(c.cnn_depth, c.cnn_min_resolution, c.layernorm_eps)
             self.decoder = ImageDecoder(tuple(self.obs_shape), c.cnn_depth, c.cnn_min_resolution, c.layernorm_eps)
         elif len(self.obs_shape) == 1:
-            self.encoder = VectorEncoder(c.layers, c.units, c.layernorm_eps)
-            self.decoder = VectorDecoder(self.obs_shape[0], c.layers, c.units, c.layernorm_eps)
+            self.encoder = VectorEncoder(c.vector_layers, c.vector_units, c.layernorm_eps)
+            self.decoder = VectorDecoder(self.obs_shape[0], c.vector_layers, c.vector_units, c.layernorm_eps)
         else:
             raise ValueError(f"observations must be vectors (D,) or images (H, W, C), got shape {self.obs_shape}")
         self.rssm = RSSM(c.deter, c.units, c.stoch, c.classes, c.unimix, c.action_clip, c.layernorm_eps)

@@ -58,7 +58,10 @@ def test_ensemble_has_independent_heads_with_a_leading_k_axis(p2e_state):
     assert kernels.shape == (8, P2E_CONFIG.units, P2E_CONFIG.stoch_size)
     assert all(leaf.shape[0] == 8 for leaf in jax.tree_util.tree_leaves(params))
     assert np.abs(np.asarray(kernels[0]) - np.asarray(kernels[1])).max() > 0
-    assert set(p2e_state.opt_states) == {"wm", "actor", "critic", "disag", "policy_ae"}
+    assert set(p2e_state.opt_states) == {"wm", "actor", "critic", "disag", "disag_critic", "policy_ae"}
+    # The disagreement term has a critic, a slow copy and a normaliser of its own (v1 `Explore`).
+    assert {"disag_critic", "slow_disag_critic"} <= set(p2e_state.params) and set(p2e_state.return_norm) == {"task", "disag"}
+    assert max_abs_diff(p2e_state.params["disag_critic"], p2e_state.params["slow_disag_critic"]) == 0.0
     assert p2e_state.expl_weight.shape == () and p2e_state.expl_weight.dtype == jnp.float32
 
 
@@ -133,16 +136,6 @@ def test_ensemble_loss_masks_pairs_that_cross_an_episode_start(p2e_state, poster
     assert float(ensemble_loss(params, P2E_CONFIG, corrupt, action, first)[0]) == masked
 
 
-def test_mixed_reward_is_task_at_zero_and_disagreement_at_one():
-    rng = np.random.default_rng(1)
-    task = (rng.normal(size=(15, 32)) * 3.0).astype(np.float32)
-    disag = np.abs(rng.normal(size=(15, 32))).astype(np.float32)
-    mix = jax.jit(p2e.mixed_reward)
-    np.testing.assert_array_equal(mix(task, disag, jnp.float32(0.0)), task)
-    np.testing.assert_array_equal(mix(task, disag, jnp.float32(1.0)), disag)
-    np.testing.assert_allclose(mix(task, disag, jnp.float32(0.25)), 0.75 * task + 0.25 * disag, rtol=1e-6, atol=1e-6)
-
-
 def _train(state, steps=3):
     metrics = None
     for i in range(steps):
@@ -169,8 +162,11 @@ def test_zero_exploration_weight_with_ensemble_equals_the_plain_agent_bitwise(tr
     for group in ("wm", "actor", "critic"):
         for a, b in zip(jax.tree_util.tree_leaves(plain.opt_states[group]), jax.tree_util.tree_leaves(expl0.opt_states[group])):
             np.testing.assert_array_equal(a, b, err_msg=group)
-    assert set(metrics) - set(plain_metrics) == {"disag_loss", "imag_disag_reward", "imag_task_reward"}
-    assert float(metrics["imag_reward"]) == float(plain_metrics["imag_reward"]) == float(metrics["imag_task_reward"])
+    disag_term = {"imag_disag_reward", "imag_disag_return", "imag_disag_value", "disag_retnorm_low",
+                  "disag_retnorm_high", "disag_retnorm_scale", "disag_critic_loss", "disag_critic_grad_norm"}
+    assert set(metrics) - set(plain_metrics) == {"disag_loss", "adv_disag_share", *disag_term}
+    assert float(metrics["imag_reward"]) == float(plain_metrics["imag_reward"])
+    assert float(metrics["adv_disag_share"]) == 0.0
     assert float(metrics["imag_disag_reward"]) > 0 and np.isfinite(float(metrics["disag_loss"]))
 
 
@@ -180,7 +176,8 @@ def test_full_exploration_weight_changes_the_actor_update(trained_pair):
     # The ensembles see the same data either way; the actor (and hence the critic) learn a different reward.
     assert max_abs_diff(expl0.params["disag"], expl1.params["disag"]) == 0.0
     assert max_abs_diff(expl0.params["actor"], expl1.params["actor"]) > 0
-    assert float(metrics1["imag_reward"]) == pytest.approx(float(metrics1["imag_disag_reward"]), rel=1e-6)
+    # At w = 1 the task term's advantage has weight 0: the actor follows the disagreement alone.
+    assert float(metrics1["adv_disag_share"]) == 1.0
 
 
 def test_exploration_weight_is_a_vmappable_array_and_validated():

@@ -1,4 +1,5 @@
-"""World model: per-step loss structure, stop-gradients of Eq. S1, resets, zero-initialised heads."""
+"""World model: per-step loss structure, stop-gradients of Eq. S1, resets, zero-initialised heads,
+the vector encoder/decoder's structure and values."""
 
 import functools
 
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 
 from offon_jit.dreamer import agent
+from offon_jit.dreamer.networks import VectorDecoder, VectorEncoder
+from offon_jit.dreamer.world_model import init_world_model
 from tests.dreamer import helpers as H
 
 TERMS = ("vector", "reward", "cont", "dyn", "rep", "total")
@@ -134,3 +137,46 @@ def test_loss_terms_send_gradients_where_eq_s1_says(point_state):
     assert norm("rep", "rssm", "img_stats") == 0 and norm("rep", "rssm", "img_out") == 0
     # dyn = KL[sg(q) || p] trains the prior's head; no head sees it.
     assert norm("dyn", "rssm", "img_stats") > 0 and norm("dyn", "decoder") == 0 and norm("dyn", "reward") == 0
+
+
+def _numpy_hidden_stack(x, mlp_params, eps):
+    """v1's `Linear(norm='layer', act='silu')` per layer: no bias, standardise, scale and offset, SiLU."""
+    for i in range(len(mlp_params)):
+        layer = mlp_params[f"h{i}"]
+        x = x @ np.asarray(layer["Dense_0"]["kernel"], np.float64)
+        x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps)
+        x = x * np.asarray(layer["LayerNorm_0"]["scale"]) + np.asarray(layer["LayerNorm_0"]["bias"])
+        x = x / (1.0 + np.exp(-x))
+    return x
+
+
+def test_vector_encoder_and_decoder_are_v1s_mlps():
+    """v1's MultiEncoder/MultiDecoder MLPs at a vector size unlike the preset's: symlog inputs, hidden
+    layers whose last output is the embedding (no projection), a biased linear decoder output."""
+    config = H.POINT_CONFIG.replace(vector_mlp_layers=3, vector_mlp_units=48)
+    obs_dim, feat_size, eps = H.POINT_SPEC.obs_shape[0], config.feat_size, config.layernorm_eps
+    # The world model's parameter structure (shapes only).
+    shapes = jax.eval_shape(
+        lambda key: init_world_model(key, config, (obs_dim,), H.POINT_SPEC.action.dim), jax.random.PRNGKey(0)
+    )["params"]
+    encoder, decoder = shapes["encoder"], shapes["decoder"]
+    assert set(encoder) == {"mlp"} and set(encoder["mlp"]) == {"h0", "h1", "h2"}
+    assert set(encoder["mlp"]["h0"]) == {"Dense_0", "LayerNorm_0"} and set(encoder["mlp"]["h0"]["Dense_0"]) == {"kernel"}
+    assert encoder["mlp"]["h0"]["Dense_0"]["kernel"].shape == (obs_dim, 48)
+    assert set(decoder) == {"mlp", "out"} and set(decoder["mlp"]) == {"h0", "h1", "h2"}
+    assert decoder["mlp"]["h0"]["Dense_0"]["kernel"].shape == (feat_size, 48)
+    assert decoder["out"]["kernel"].shape == (48, obs_dim) and decoder["out"]["bias"].shape == (obs_dim,)
+    assert shapes["rssm"]["obs_out"]["Dense_0"]["kernel"].shape[0] == config.deter + 48  # reads the embedding
+
+    # Values of the modules the world model builds, with random parameters of those shapes, against NumPy.
+    rng = np.random.default_rng(0)
+    random_like = lambda tree: jax.tree_util.tree_map(lambda x: rng.normal(0.0, 0.3, x.shape).astype(np.float32), tree)
+    enc, dec = random_like(encoder), random_like(decoder)
+    obs = rng.normal(0.0, 30.0, (6, obs_dim)).astype(np.float32)  # large values: symlog matters
+    feat = rng.normal(0.0, 1.0, (6, feat_size)).astype(np.float32)
+    embed = VectorEncoder(config.vector_layers, config.vector_units, eps).apply({"params": enc}, obs)
+    decoded = VectorDecoder(obs_dim, config.vector_layers, config.vector_units, eps).apply({"params": dec}, feat)
+    symlog_obs = np.sign(obs) * np.log1p(np.abs(obs))
+    np.testing.assert_allclose(embed, _numpy_hidden_stack(symlog_obs, enc["mlp"], eps), rtol=1e-4, atol=1e-5)
+    expected = _numpy_hidden_stack(feat, dec["mlp"], eps) @ dec["out"]["kernel"] + dec["out"]["bias"]
+    np.testing.assert_allclose(decoded, expected, rtol=1e-4, atol=1e-4)
