@@ -1,21 +1,26 @@
-"""Point-mass maze (the paper's toy task) in MJX, plus its dm_control twin.
+"""Point-mass maze of URLB/ExORL, task reach_bottom_right, in MJX, plus its dm_control twin.
 
-Model: envs/assets/point_mass_maze.xml (see the drawing there): a 2-DoF point
-mass with dm_control point_mass's mass, damping and motor gear, in a 0.8 m
-square arena with two interior walls. Both backends load that one file.
+The paper's toy task builds on the point-mass maze of Yarats et al. (2022), defined in
+`custom_dmc_tasks/point_mass_maze.py` and `point_mass_maze_reach_bottom_right.xml` of
+github.com/denisyarats/exorl (URLB's domain). Our model, envs/assets/point_mass_maze.xml,
+reproduces that one (see the drawing and the list of equivalent differences there); both
+backends load it.
 
-Task "reach bottom-right" (after URLB's point_mass_maze, Yarats et al. 2022):
-  * start: top-left, START +- uniform jitter of START_JITTER per axis, at rest;
-  * reward: dm_control `rewards.tolerance(distance to goal, bounds=(0, goal radius),
-    margin=REWARD_MARGIN)` with the default gaussian sigmoid; REWARD_MARGIN is the
-    arena's half-width (0.4 m), so the reward is 1 on the goal, 0.1 at 0.4 m
-    beyond its rim, and ~0 at the start. No control cost.
-  * observation: position (x, y) and velocity (vx, vy), dm_control point_mass's order;
-  * no termination: the episode runs its 1000 control steps (the 500-agent-step limit
-    of the DMC suite), so time spent on the goal is what the return measures, as in
-    every other DMC task;
-  * control timestep 0.02 s (dm_control point_mass's), as 4 physics steps of 0.005 s
-    so that wall contacts stay stiff.
+Task, as in the source:
+  * start: x ~ U[-0.29, -0.15], y ~ U[0.15, 0.29] (the top-left room), at rest. The
+    source draws these from numpy's global generator; we draw them from the episode's
+    key / the task's RandomState so that episodes are reproducible (same distribution);
+  * reward: near_target * small_control, where
+      near_target   = rewards.tolerance(|mass - target|, bounds=(0, r), margin=r), r = 0.015 m
+                      the target's radius (gaussian sigmoid, 0.1 at 2r from the target's centre),
+      small_control = (4 + mean_i rewards.tolerance(ctrl_i, margin=1, value_at_margin=0,
+                      sigmoid="quadratic")) / 5 = (4 + mean_i (1 - ctrl_i^2)) / 5, in [0.8, 1];
+    the distance is between the centres of the mass and target geoms (both at z = 0.01 m).
+    The reward is sparse: it is below 1e-4 further than 0.045 m from the target's centre;
+  * observation: position (x, y) then velocity (vx, vy), dm_control's physics.position()
+    and physics.velocity() in that key order;
+  * no termination; the time limit is 20 s, 1000 control steps of 0.02 s (one physics step
+    each), i.e. the 500 agent steps at action repeat 2 of the DMC suite.
 """
 
 from __future__ import annotations
@@ -43,13 +48,18 @@ from envs.registry import TaskEntry
 
 XML_PATH = pathlib.Path(__file__).resolve().parent.parent / "assets" / "point_mass_maze.xml"
 TIME_LIMIT = 20  # seconds: 1000 control steps, like every dm_control suite task
-CONTROL_TIMESTEP = 0.02
-START = (-0.3, 0.3)
-START_JITTER = 0.02
-REWARD_MARGIN = 0.4
-# Camera the vision observations are rendered from (dm_control host backend reads this).
+CONTROL_TIMESTEP = 0.02  # the source leaves dm_control's default: one physics step of 0.02 s
+START_REGION = (-0.29, -0.15, 0.15, 0.29)  # (xmin, xmax, ymin, ymax) of the uniform start
+# Control-cost factor: (SMALL_CONTROL_WEIGHT + mean control reward) / (SMALL_CONTROL_WEIGHT + 1).
+SMALL_CONTROL_WEIGHT = 4.0
+# Camera the vision observations are rendered from (dm_control host backend reads this):
+# the source's camera 0, straight above the arena, which URLB and DreamerV3 render.
 VISION_CAMERA = "top"
-WALL_CLASS = "wall"
+MASS_GEOM, TARGET_GEOM = "pointmass", "target"
+OUTER_WALLS = ("wall_left", "wall_right", "wall_bottom", "wall_top")
+# Inward normal each outer wall plane must have.
+_OUTER_NORMALS = {"wall_left": (1, 0, 0), "wall_right": (-1, 0, 0), "wall_bottom": (0, 1, 0), "wall_top": (0, -1, 0)}
+OUTER_WALL_DRAWN_WIDTH = 0.02  # planes have no thickness; the layout draws them as strips this wide
 OBS_SIZE = 4
 
 
@@ -62,8 +72,19 @@ def load_model() -> mujoco.MjModel:
     return mujoco.MjModel.from_xml_string(model_xml(), suite_common.ASSETS)
 
 
+def start_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) corners of the uniform start region, as (x, y) arrays."""
+    xmin, xmax, ymin, ymax = START_REGION
+    return np.array([xmin, ymin]), np.array([xmax, ymax])
+
+
+def small_control_factor(control_reward):
+    """The source's control factor from the mean quadratic control reward (works on numpy and JAX)."""
+    return (SMALL_CONTROL_WEIGHT + control_reward) / (SMALL_CONTROL_WEIGHT + 1.0)
+
+
 # ---------------------------------------------------------------------------
-# Layout (read from the XML's wall boxes) and discretisation for visitation maps.
+# Layout (read from the model's wall geoms) and discretisation for visitation maps.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +93,9 @@ class MazeLayout:
 
     arena: tuple[float, float, float, float]  # free space inside the outer walls
     walls: tuple[tuple[float, float, float, float], ...]  # interior walls
-    outer_walls: tuple[tuple[float, float, float, float], ...]
-    start: tuple[float, float]
+    outer_walls: tuple[tuple[float, float, float, float], ...]  # strips drawn outside the arena
+    start: tuple[float, float]  # centre of start_region (where maps mark the start)
+    start_region: tuple[float, float, float, float]  # the mass's centre starts uniformly in here
     goal: tuple[float, float]
     goal_radius: float
     mass_radius: float
@@ -83,29 +105,42 @@ class MazeLayout:
 def maze_layout() -> MazeLayout:
     """Wall rectangles, arena bounds, start and goal of the maze, read from the model."""
     model = load_model()
-    rects, names = [], []
+    walls = []
     for geom in range(model.ngeom):
-        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, geom) or ""
-        if model.geom_type[geom] != mujoco.mjtGeom.mjGEOM_BOX or geom == _geom_id(model, "floor"):
+        if model.geom_type[geom] != mujoco.mjtGeom.mjGEOM_BOX:
             continue
+        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, geom) or f"geom {geom}"
         if not np.allclose(model.geom_quat[geom], [1, 0, 0, 0]):
             raise ValueError(f"maze wall {name!r} must be an axis-aligned box")
         (cx, cy, _), (hx, hy, _) = model.geom_pos[geom], model.geom_size[geom]
-        rects.append(tuple(float(v) for v in (cx - hx, cx + hx, cy - hy, cy + hy)))
-        names.append(name)
-    outer = {n: r for n, r in zip(names, rects) if n.startswith("wall_")}
-    if set(outer) != {"wall_left", "wall_right", "wall_bottom", "wall_top"}:
-        raise ValueError(f"maze model needs walls wall_left/right/bottom/top, found {sorted(outer)}")
-    arena = (outer["wall_left"][1], outer["wall_right"][0], outer["wall_bottom"][3], outer["wall_top"][2])
-    goal_site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "goal")
+        walls.append(tuple(float(v) for v in (cx - hx, cx + hx, cy - hy, cy + hy)))
+    edge = {}
+    for name, normal in _OUTER_NORMALS.items():
+        geom = _geom_id(model, name)
+        plane_normal = np.zeros(3)
+        mujoco.mju_rotVecQuat(plane_normal, np.array([0.0, 0.0, 1.0]), model.geom_quat[geom])
+        if model.geom_type[geom] != mujoco.mjtGeom.mjGEOM_PLANE or not np.allclose(plane_normal, normal, atol=1e-9):
+            raise ValueError(f"maze outer wall {name!r} must be a plane with inward normal {normal}")
+        edge[name] = float(model.geom_pos[geom, 0 if normal[0] else 1])
+    xmin, xmax, ymin, ymax = (edge[n] for n in OUTER_WALLS)
+    w = OUTER_WALL_DRAWN_WIDTH
+    outer = (
+        (xmin - w, xmin, ymin - w, ymax + w),
+        (xmax, xmax + w, ymin - w, ymax + w),
+        (xmin - w, xmax + w, ymin - w, ymin),
+        (xmin - w, xmax + w, ymax, ymax + w),
+    )
+    target = _geom_id(model, TARGET_GEOM)
+    sxmin, sxmax, symin, symax = START_REGION
     return MazeLayout(
-        arena=tuple(float(v) for v in arena),
-        walls=tuple(r for n, r in zip(names, rects) if n not in outer),
-        outer_walls=tuple(outer[n] for n in ("wall_left", "wall_right", "wall_bottom", "wall_top")),
-        start=START,
-        goal=tuple(float(v) for v in model.site_pos[goal_site, :2]),
-        goal_radius=float(model.site_size[goal_site, 0]),
-        mass_radius=float(model.geom_size[_geom_id(model, "pointmass"), 0]),
+        arena=(xmin, xmax, ymin, ymax),
+        walls=tuple(walls),
+        outer_walls=outer,
+        start=((sxmin + sxmax) / 2, (symin + symax) / 2),
+        start_region=START_REGION,
+        goal=tuple(float(v) for v in model.geom_pos[target, :2]),
+        goal_radius=float(model.geom_size[target, 0]),
+        mass_radius=float(model.geom_size[_geom_id(model, MASS_GEOM), 0]),
     )
 
 
@@ -140,7 +175,7 @@ def _geom_id(model: mujoco.MjModel, name: str) -> int:
 
 
 class Physics(dm_mujoco.Physics):
-    """Point-mass maze physics: the mass's planar position and velocity."""
+    """Point-mass maze physics: the mass's planar position and velocity, its distance to the target."""
 
     def position(self) -> np.ndarray:
         return self.data.qpos[:2].copy()
@@ -148,16 +183,17 @@ class Physics(dm_mujoco.Physics):
     def velocity(self) -> np.ndarray:
         return self.data.qvel[:2].copy()
 
-    def goal_distance(self) -> float:
-        goal = self.named.model.site_pos["goal", :2]
-        return float(np.linalg.norm(self.data.qpos[:2] - goal))
+    def mass_to_target_distance(self) -> float:
+        geom_xpos = self.named.data.geom_xpos
+        return float(np.linalg.norm(geom_xpos[TARGET_GEOM] - geom_xpos[MASS_GEOM]))
 
 
 class ReachBottomRight(base.Task):
-    """Reach the goal at the bottom-right from the top-left corner."""
+    """URLB/ExORL reach_bottom_right: from the top-left room to the target in the bottom-right one."""
 
     def initialize_episode(self, physics: Physics) -> None:
-        physics.data.qpos[:2] = np.asarray(START) + self.random.uniform(-START_JITTER, START_JITTER, size=2)
+        low, high = start_bounds()
+        physics.data.qpos[:2] = self.random.uniform(low, high)
         physics.data.qvel[:] = 0.0
         super().initialize_episode(physics)
 
@@ -168,8 +204,10 @@ class ReachBottomRight(base.Task):
         return obs
 
     def get_reward(self, physics: Physics) -> float:
-        goal_radius = physics.named.model.site_size["goal", 0]
-        return rewards.tolerance(physics.goal_distance(), bounds=(0.0, goal_radius), margin=REWARD_MARGIN)
+        radius = physics.named.model.geom_size[TARGET_GEOM, 0]
+        near_target = rewards.tolerance(physics.mass_to_target_distance(), bounds=(0.0, radius), margin=radius)
+        control_reward = rewards.tolerance(physics.control(), margin=1, value_at_margin=0, sigmoid="quadratic").mean()
+        return float(near_target * small_control_factor(control_reward))
 
 
 def make_dm_control_env(random_state, environment_kwargs=None) -> control.Environment:
@@ -198,18 +236,19 @@ class PointMassMaze:
         self.model = mjx.put_model(self.mj_model)
         self.n_sub_steps = common.n_sub_steps(CONTROL_TIMESTEP, float(self.mj_model.opt.timestep))
         self.ctrl_low, self.ctrl_high = common.ctrl_bounds(self.mj_model)
-        layout = maze_layout()
-        self.goal = np.asarray(layout.goal, np.float32)
-        self.goal_radius = layout.goal_radius
+        self.mass_geom = _geom_id(self.mj_model, MASS_GEOM)
+        self.target_geom = _geom_id(self.mj_model, TARGET_GEOM)
+        self.target_radius = float(self.mj_model.geom_size[self.target_geom, 0])
 
     @common.full_precision
     def initial_data(self, key: jax.Array) -> mjx.Data:
-        jitter = jax.random.uniform(key, (2,), minval=-START_JITTER, maxval=START_JITTER)
+        low, high = start_bounds()
+        start = jax.random.uniform(key, (2,), minval=low, maxval=high)
         data = mjx.make_data(self.model)
-        data = data.replace(qpos=data.qpos.at[:2].set(jnp.asarray(START) + jitter))
-        # Observation and reward read only qpos/qvel and every mjx.step starts with a full
-        # forward pass, so positions (for anyone inspecting the data) are all reset needs;
-        # skipping the constraint solver here keeps compile time and per-step cost down.
+        data = data.replace(qpos=data.qpos.at[:2].set(start))
+        # Observation and reward read qpos/qvel and geom positions, and every mjx.step starts
+        # with a full forward pass, so kinematics is all reset needs; skipping the constraint
+        # solver here keeps compile time and per-step cost down.
         return mjx.kinematics(self.model, data)
 
     def step_data(self, data: mjx.Data, action: jax.Array) -> mjx.Data:
@@ -220,9 +259,10 @@ class PointMassMaze:
         return jnp.concatenate([data.qpos[:2], data.qvel[:2]]).astype(jnp.float32)
 
     def reward(self, data: mjx.Data) -> jax.Array:
-        distance = jnp.linalg.norm(data.qpos[:2] - self.goal)
-        near = tolerance(distance, bounds=(0.0, self.goal_radius), margin=REWARD_MARGIN)
-        return near.astype(jnp.float32)
+        distance = jnp.linalg.norm(data.geom_xpos[self.target_geom] - data.geom_xpos[self.mass_geom])
+        near_target = tolerance(distance, bounds=(0.0, self.target_radius), margin=self.target_radius)
+        control_reward = tolerance(data.ctrl, margin=1.0, value_at_margin=0.0, sigmoid="quadratic").mean()
+        return (near_target * small_control_factor(control_reward)).astype(jnp.float32)
 
 
 def make_raw(entry: TaskEntry) -> JaxEnv:

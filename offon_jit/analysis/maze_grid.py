@@ -2,9 +2,10 @@
 
 Grids have shape (bins, bins) and are indexed [ix, iy] like
 envs.mjx_ports.point_mass_maze.discretize_position: ix counts cells from the left wall,
-iy from the bottom wall, over the maze's free arena. DEFAULT_MAZE_BINS = 40 gives
-0.02 m cells on the 0.8 m arena: the point mass's radius, and the interior walls
-(0.04 m thick) line up with cell borders. The paper does not state its grid size.
+iy from the bottom wall, over the maze's free arena. DEFAULT_MAZE_BINS = 30 gives
+0.02 m cells on the 0.6 m arena of the URLB maze: the point mass's diameter, and the
+interior walls (0.04 m thick, ends at +-0.18 m) line up with cell borders. The paper
+does not state its grid size.
 
 Positions come either as an (N, 2) array or from a ReplayBuffer, where only the steps
 each stream still stores count (never-written zero slots are not visits at (0, 0)).
@@ -19,7 +20,7 @@ import numpy as np
 
 from offon_jit.replay.buffer import ReplayBuffer
 
-DEFAULT_MAZE_BINS = 40
+DEFAULT_MAZE_BINS = 30
 DEFAULT_OUTLIER_PERCENTILE = 99.0
 
 

@@ -13,10 +13,11 @@ from offon_jit.analysis import (
     visitation_along,
     visitation_counts,
 )
+from offon_jit.analysis.maze_grid import DEFAULT_MAZE_BINS, maze_layout
 from offon_jit.replay import add, init_buffer, with_capacity
 
-# On a 4 x 4 grid over the (-0.4, 0.4)^2 arena, cells are 0.2 m wide.
-POSITIONS = np.array([[-0.3, -0.3], [-0.35, -0.25], [0.1, 0.3], [0.39, 0.39], [0.0, 0.0], [-0.3, -0.3]])
+# On a 4 x 4 grid over the maze's (-0.3, 0.3)^2 arena, cells are 0.15 m wide.
+POSITIONS = np.array([[-0.25, -0.25], [-0.2, -0.16], [0.05, 0.25], [0.29, 0.29], [0.01, 0.01], [-0.25, -0.25]])
 HAND_COUNTS = {(0, 0): 3, (2, 3): 1, (3, 3): 1, (2, 2): 1}
 
 
@@ -54,7 +55,7 @@ def test_buffer_counts_exclude_never_written_slots():
 
 
 def test_buffer_counts_after_wraparound_keep_only_the_newest_steps():
-    old = np.full((3, 2, 2), 0.35)  # cell (3, 3); overwritten below
+    old = np.full((3, 2, 2), 0.25)  # cell (3, 3); overwritten below
     new = POSITIONS.reshape(3, 2, 2)
     buffer = maze_buffer(3, np.concatenate([old, new]))
     assert int(buffer.num_added) == 6 and int(buffer.num_stored) == 3
@@ -86,7 +87,7 @@ def test_buffer_position_errors():
 
 def test_median_visitation_along_a_trajectory_equals_the_hand_value():
     counts = hand_grid({(0, 0): 5, (1, 0): 0, (2, 0): 2, (3, 0): 7})
-    trajectory = np.array([[-0.3, -0.3], [-0.1, -0.3], [0.1, -0.3], [0.3, -0.3]])
+    trajectory = np.array([[-0.25, -0.25], [-0.1, -0.25], [0.1, -0.25], [0.25, -0.25]])
     np.testing.assert_array_equal(visitation_along(counts, trajectory), [5, 0, 2, 7])
     assert median_visitation(counts, trajectory) == 3.5  # median of 0, 2, 5, 7
     # Every step counts: lingering in the 7-cell moves the median.
@@ -99,7 +100,7 @@ def test_median_visitation_along_a_trajectory_equals_the_hand_value():
 
 
 def test_cell_mean_and_outlier_threshold():
-    trajectory = np.array([[-0.3, -0.3], [-0.35, -0.25], [0.3, 0.3]])
+    trajectory = np.array([[-0.25, -0.25], [-0.2, -0.16], [0.25, 0.25]])
     grid = cell_mean(trajectory, [1.0, 3.0, 10.0], bins=4)
     assert grid[0, 0] == 2.0 and grid[3, 3] == 10.0
     assert np.isnan(grid).sum() == 14
@@ -118,7 +119,18 @@ def test_cell_table_lists_every_cell_with_centres():
     assert len(table) == 16
     first = table[0]
     assert (first["ix"], first["iy"], first["visits"]) == (0, 0, 3)
-    assert first["x"] == pytest.approx(-0.3) and first["loss"] == pytest.approx((0 + 1 + 5) / 3)
+    assert first["x"] == pytest.approx(-0.225) and first["y"] == pytest.approx(-0.225)  # -0.3 + 0.15 / 2
+    assert first["loss"] == pytest.approx((0 + 1 + 5) / 3)
     assert table[1]["loss"] is None
     with pytest.raises(ValueError, match="share one square"):
         cell_table({"a": np.zeros((4, 4)), "b": np.zeros((3, 3))})
+
+
+def test_default_bins_put_the_maze_walls_on_cell_borders():
+    layout = maze_layout()
+    xmin, xmax, ymin, ymax = layout.arena
+    cell = np.array([xmax - xmin, ymax - ymin]) / DEFAULT_MAZE_BINS
+    walls = np.array(layout.walls)  # rows (xmin, xmax, ymin, ymax)
+    borders = np.concatenate([(walls[:, :2] - xmin) / cell[0], (walls[:, 2:] - ymin) / cell[1]], axis=1)
+    np.testing.assert_allclose(borders, np.round(borders), atol=1e-9)
+    assert cell == pytest.approx(2 * layout.mass_radius)
