@@ -6,11 +6,17 @@ mechanism (bursts of self-generated data, swept axes, resume, step traces). `pap
 quotes the caption or sentence that names them; where the paper's text does not name a
 task (it is only in a figure panel, which the text version lacks), the source says so. The smoke and cpu scales replace
 paper tasks by cheap JAX-native stand-ins (`stand_ins`); their titles name each stand-in.
+
+Studies are shared wherever the paper's figures show the same agents: one task-oriented study
+(Active, Passive-diff, Passive-same, Tandem) serves Figs. 2, 3, S2-S4, S6, S10 and S11, one
+self-generated-data study Figs. 8, S12-S15 and Table S2, one pure-exploration study Figs. 6,
+S16 and S17; a figure that shows fewer curves than its study trains lists them in `labels`.
+Titles describe what is drawn, never a finding: every comparison is a t-test in the tables.
 """
 
 from __future__ import annotations
 
-from experiments.spec import Experiment, StudySpec
+from experiments.spec import Experiment, StudySpec, study_label
 
 SMOKE_TASK = "debug/point_reach"
 MAZE_PROPRIO = "dmc/point_mass_maze-proprio"  # smoke stand-in for the vision maze: JAX-native, positions in obs
@@ -31,10 +37,22 @@ TABLE_S2_TASKS = (
     *(f"minatar/{g}" for g in ("asterix", "breakout", "freeway", "seaquest", "space_invaders")),
 )
 
-BASE = StudySpec("base", ("active", "passive", "tandem"))
+# Fig. S10's agents: "Passive-same" (passive_same_init) and "Passive-diff" (passive) beside Active and Tandem.
+BASE = StudySpec("base", ("active", "passive", "passive_same_init", "tandem"))
+BASE_LABELS = ("active", "passive", "tandem")  # Figs. 3 and S2 show these three
 SPLITS = StudySpec("splits", ("active", "passive", "passive_expert", "passive_suboptimal", "passive_mixed"))
 EXPL_SWEEP = StudySpec("expl_sweep", ("active", "passive", "tandem"),
                        (("expl_weights", (0.0, 0.1, 0.5, 0.9, 1.0)),))
+TASK_ONLY_ACTIVE = "active (expl_weight=0)"  # the task-oriented Active of the swept study
+# Fig. 8's study (App. A.8.3 shows the same agents on all 31 tasks): fixed N = 4K, 20K, 200K and adaptive.
+SELF_GENERATED = StudySpec("self_generated", ("active", "passive", "passive_fixed", "passive_auto"),
+                           (("fixed_intervals", (4_000, 20_000, 200_000)),),
+                           scale_settings=(("smoke", (("fixed_intervals", (200, 400)),)),
+                                           ("cpu", (("fixed_intervals", (500, 2_000)),))))
+# Data of an Active-expl agent (w_expl = 1) and the agents trained on it (Fig. 6; App. A.8.4 with -same/-diff).
+EXPL_DATA = StudySpec("expl_data", ("active", "passive", "passive_same_init", "tandem"), (("expl_weights", (1.0,)),))
+FIG6_LABELS = tuple(study_label(agent, EXPL_DATA.name) for agent in ("active", "passive", "tandem"))
+EXPL_LABELS = tuple(study_label(agent, EXPL_DATA.name) for agent in EXPL_DATA.agents)
 THRESHOLDS = (2.0, 1.65, 1.35, 1.2)
 
 
@@ -50,9 +68,13 @@ def _entry(name, title, paper_tasks, studies, render, source, stand_in=SMOKE_TAS
 
 
 NOT_NAMED = "the paper's text does not name {}: unverified (only the figure's panel titles would settle it)"
+# Figs. S10-S17 and Table S2 cover all 31 tasks; the smoke and cpu scales run the JAX-native maze as itself.
+ALL_TASK_STAND_INS = {"smoke": {**smoke(TABLE_S2_TASKS)["smoke"], MAZE_PROPRIO: MAZE_PROPRIO}}
+ALL_31 = "App. A.8: 'the complete results in 31 tasks' (Table S2's rows)"
+WIDE_GRID = (("normalized", True), ("max_columns", 8))  # 31 tasks + the mean: four rows of eight panels
 
 EXPERIMENTS = {e.name: e for e in (
-    _entry("fig2", "Fig. 2: degraded offline performance in the point-mass maze (score, trajectories over "
+    _entry("fig2", "Fig. 2: Active, Passive and Tandem agents in the point-mass maze (score, trajectories over "
            "buffer visitation and world-model loss)", (MAZE,), (BASE,), "maze_trajectories",
            "Fig. 2 caption: '2D point mass maze environment' (modality not stated). Vision: every time the paper "
            "names the maze's modality it is 'Point Mass Maze - Vision' (Figs. S3, S4, S8, S9; App. A.5 shows its "
@@ -62,7 +84,8 @@ EXPERIMENTS = {e.name: e for e in (
            FIG3_TASKS, (BASE,), "curves",
            "Fig. 3 caption: '4 selected tasks. The first two are from DMC and the last two are from the Metaworld "
            "domain'; Sec. 3.4/App. A.7: 'Quadruped Run - Vision and Pick-Place - Proprio ... in Fig. 3', A.7: "
-           "'Basketball - Proprio and Pick-Place - Proprio'; " + NOT_NAMED.format("Cheetah Run - Vision")),
+           "'Basketball - Proprio and Pick-Place - Proprio'; " + NOT_NAMED.format("Cheetah Run - Vision"),
+           labels=BASE_LABELS),
     _entry("fig4", "Fig. 4: Passive agents on expert, suboptimal and mixed halves of the Active buffer",
            FIG3_TASKS[:3], (SPLITS,), "curves", NOT_NAMED.format("Fig. 4's tasks")),
     _entry("fig5", "Fig. 5: state visitation of task-oriented, pure-exploration and mixed (w_expl = 0.5) "
@@ -70,22 +93,18 @@ EXPERIMENTS = {e.name: e for e in (
            (StudySpec("expl_data", ("active",), (("expl_weights", (0.0, 1.0, 0.5)),)),), "visitation",
            "Fig. 5 caption: 'State visitation in the Point Mass Maze task ... (d) mixed reward ... w_expl = 0.5'; "
            "the paper's only maze run with w_expl = 0.5 is Fig. S9's 'Point Mass Maze - Vision' (App. A.8.1)",
-           stand_in=MAZE_PROPRIO),
+           stand_in=MAZE_PROPRIO, reference=TASK_ONLY_ACTIVE),
     _entry("fig6", "Fig. 6: training on pure exploration data (Active-expl, w_expl = 1) vs the task-oriented "
            "Active baseline", FIG3_TASKS[:3],
-           (BASE, StudySpec("expl_data", ("active", "passive", "tandem"), (("expl_weights", (1.0,)),))),
-           "curves", "Sec. 4.1: 'in two challenging tasks - Quadruped Run - Vision and Pick-Place - Proprio - ... "
-           "as shown in Fig. 6'; " + NOT_NAMED.format("Cheetah Run - Vision"), baseline="active"),
+           (BASE, EXPL_DATA), "curves", "Sec. 4.1: 'in two challenging tasks - Quadruped Run - Vision and "
+           "Pick-Place - Proprio - ... as shown in Fig. 6'; " + NOT_NAMED.format("Cheetah Run - Vision"),
+           baseline="active", labels=FIG6_LABELS),
     _entry("fig7", "Fig. 7: exploration bonus w_expl in {0, 0.1, 0.5, 0.9, 1}", (QUADRUPED,), (EXPL_SWEEP,),
            "curves", "Sec. 4.1: 'in Fig. 7, we show that pure exploration is hardly the best option for the hard "
-           "tasks like Quadruped Run - Vision'", baseline="active (expl_weight=0)"),
+           "tasks like Quadruped Run - Vision'", baseline=TASK_ONLY_ACTIVE, reference=TASK_ONLY_ACTIVE),
     _entry("fig8", "Fig. 8: Passive agents with fixed (N = 4K, 20K, 200K) and adaptive self-generated data",
-           FIG8_TASKS,
-           (StudySpec("self_generated", ("active", "passive", "passive_fixed", "passive_auto"),
-                      (("fixed_intervals", (4_000, 20_000, 200_000)),),
-                      scale_settings=(("smoke", (("fixed_intervals", (200, 400)),)),
-                                      ("cpu", (("fixed_intervals", (500, 2_000)),)))),),
-           "curves", "Fig. 8 caption: 'adds 6.5% self-generated data in Cheetah Run - Vision, 2.9% in Quadraped "
+           FIG8_TASKS, (SELF_GENERATED,), "curves",
+           "Fig. 8 caption: 'adds 6.5% self-generated data in Cheetah Run - Vision, 2.9% in Quadraped "
            "Run - Vision, 9.8% in Pick-Place - Proprio, and 0.5% in Spaceinvaders'",
            metrics=("score", "eval_wm_loss", "self_generated_pct")),
     _entry("figS1", "Fig. S1: OOD-ratio thresholds {2.0, 1.65, 1.35, 1.2} for adaptive Passive agents",
@@ -96,7 +115,7 @@ EXPERIMENTS = {e.name: e for e in (
            metrics=("score", "ood_ratio", "self_generated_pct"), options=(("normalized", True),)),
     _entry("figS2", "Fig. S2: value error, critic V(s0) minus the Monte-Carlo return", FIG3_TASKS, (BASE,),
            "curves", NOT_NAMED.format("Fig. S2's tasks (here: Fig. 3's, whose studies it shares)"),
-           metrics=("value_error", "score")),
+           metrics=("value_error", "score"), labels=BASE_LABELS),
     _entry("figS3", "Fig. S3: reward, world-model loss and policy-input loss per step of one test episode",
            (MAZE, CHEETAH), (BASE,), "traces",
            "Fig. S3 caption: 'single test episode of the Point Mass Maze - Vision and Cheetah Run - Vision tasks'",
@@ -110,8 +129,8 @@ EXPERIMENTS = {e.name: e for e in (
            "curves", "App. A.6: 'In tasks such as Hopper Hop - Proprio ... while it remains significant in others "
            "like Quadruped - Proprio'"),
     _entry("figS6", "Fig. S6: Passive agents initialised with the same or a different seed as their Active",
-           FIG3_TASKS[:3], (StudySpec("init", ("active", "passive", "passive_same_init")),), "curves",
-           NOT_NAMED.format("Fig. S6's tasks")),
+           FIG3_TASKS[:3], (BASE,), "curves", NOT_NAMED.format("Fig. S6's tasks"),
+           labels=("active", "passive", "passive_same_init")),
     _entry("figS7", "Fig. S7: Tandem agents initialised as (1 - alpha) w_Active + alpha w_Tandem, one seed",
            (CHEETAH,),
            (StudySpec("alpha", ("active", "tandem", "tandem_alpha"),
@@ -120,13 +139,55 @@ EXPERIMENTS = {e.name: e for e in (
     _entry("figS8", "Fig. S8: Passive agents on different halves of the Active buffer", (MAZE,), (SPLITS,),
            "curves", "Fig. S8 caption: 'as shown in the schematic illustration on the Point Mass Maze - Vision'",
            stand_in=MAZE_PROPRIO),
-    _entry("figS9", "Fig. S9: the best exploration bonus differs per task", (QUADRUPED, MAZE, PICK_PLACE),
+    _entry("figS9", "Fig. S9: exploration bonus w_expl in {0, 0.1, 0.5, 0.9, 1} per task",
+           (QUADRUPED, MAZE, PICK_PLACE),
            (EXPL_SWEEP,), "curves", "App. A.8.1: 'In Fig. S9, we show all three analyzed tasks ... 0.5 for task "
            "Quadruped Run - Vision, 0.9 for tasks Point Mass Maze - Vision and Pick-Place - Proprio'",
-           stand_in=MAZE_PROPRIO, baseline="active (expl_weight=0)"),
+           stand_in=MAZE_PROPRIO, baseline=TASK_ONLY_ACTIVE, reference=TASK_ONLY_ACTIVE),
     _entry("tableS2", "Table S2: self-generated data added by adaptive Passive agents, % of the Active buffer",
-           TABLE_S2_TASKS, (StudySpec("adaptive", ("active", "passive_auto")),), "table",
+           TABLE_S2_TASKS, (SELF_GENERATED,), "table",
            "Table S2: 'Percentage of added self-generated data by Passive+Auto interact agents', one row per "
-           "task of the 31", stand_ins={"smoke": {**smoke(TABLE_S2_TASKS)["smoke"], MAZE_PROPRIO: MAZE_PROPRIO}},
-           metrics=("self_generated_pct",)),
+           "task of the 31", stand_ins=ALL_TASK_STAND_INS, metrics=("self_generated_pct",)),
+    _entry("figS10", "Fig. S10: episode score of Active, Passive-same (passive_same_init), Passive-diff (passive) "
+           "and Tandem on 31 tasks, with the normalised mean score", TABLE_S2_TASKS, (BASE,), "curves",
+           "Fig. S10 caption: 'Episode score of 31 tasks. The first 18 tasks are from DMC, the subsequent 8 tasks "
+           "are from Metaworld, and the last 5 are from the MinAtar domain ... Passive-same ... Passive-diff'; "
+           + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("score",), options=WIDE_GRID),
+    _entry("figS11", "Fig. S11: world-model loss of Active, Passive-same (passive_same_init), Passive-diff (passive) "
+           "and Tandem on 31 tasks, with the normalised mean", TABLE_S2_TASKS, (BASE,), "curves",
+           "Fig. S11 caption: 'World model loss of 31 tasks. In the last subplot, we show an additional normalized "
+           "mean result across tasks'; " + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("eval_wm_loss",),
+           options=WIDE_GRID),
+    _entry("figS12", "Fig. S12: episode score of Passive agents with fixed (N = 4K, 20K, 200K) and adaptive "
+           "self-generated data on 31 tasks, with the normalised mean score", TABLE_S2_TASKS, (SELF_GENERATED,),
+           "curves", "Fig. S12 caption: 'Episode score of 31 tasks'; App. A.8.3: 'we allow the Passive agents "
+           "utilize the self-generated data'; " + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("score",),
+           options=WIDE_GRID),
+    _entry("figS13", "Fig. S13: world-model loss of Passive agents with fixed (N = 4K, 20K, 200K) and adaptive "
+           "self-generated data on 31 tasks, with the normalised mean", TABLE_S2_TASKS, (SELF_GENERATED,), "curves",
+           "Fig. S13 caption: 'World model loss of 31 tasks'; App. A.8.3; " + ALL_31, stand_ins=ALL_TASK_STAND_INS,
+           metrics=("eval_wm_loss",), options=WIDE_GRID),
+    _entry("figS14", "Fig. S14: OOD ratio of Passive agents with fixed (N = 4K, 20K, 200K) and adaptive "
+           "self-generated data on 31 tasks, with the mean across tasks", TABLE_S2_TASKS, (SELF_GENERATED,),
+           "curves", "Fig. S14 caption: 'OOD ratio of 31 tasks. In the last subplot, we show an additional mean "
+           "result across tasks'; " + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("ood_ratio",),
+           options=WIDE_GRID),
+    _entry("figS15", "Fig. S15: normalised mean score over 31 tasks against the self-generated data added, per "
+           "Passive agent allowed to interact", TABLE_S2_TASKS, (SELF_GENERATED,), "added_data",
+           "Fig. S15 caption: 'The y-axis is the average normalized episode score across 31 tasks. The x-axis shows "
+           "how many self-generated interaction data are added to the replay buffer'", stand_ins=ALL_TASK_STAND_INS,
+           metrics=("score", "self_generated_pct")),
+    _entry("figS16", "Fig. S16: episode score of agents on pure-exploration data (Active-expl, and Passive-same, "
+           "Passive-diff and Tandem trained on its w_expl = 1 data) on 31 tasks, with the normalised mean score; "
+           "dashed: the task-oriented Active's final score", TABLE_S2_TASKS, (BASE, EXPL_DATA), "curves",
+           "Fig. S16 caption: 'Episode score of 31 tasks using agents with pure exploration rewards. We also show "
+           "the final performance of a task-oriented Active agent as the baseline in black dashed horizontal "
+           "lines'; App. A.8.4: '-same' / '-diff'; " + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("score",),
+           baseline="active", labels=EXPL_LABELS, options=WIDE_GRID),
+    _entry("figS17", "Fig. S17: world-model loss of agents on pure-exploration data (Active-expl, and "
+           "Passive-same, Passive-diff and Tandem trained on its w_expl = 1 data) on 31 tasks, with the "
+           "normalised mean", TABLE_S2_TASKS, (BASE, EXPL_DATA), "curves",
+           "Fig. S17 caption: 'World model loss of 31 tasks using agents with pure exploration rewards'; "
+           + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("eval_wm_loss",), labels=EXPL_LABELS,
+           options=WIDE_GRID),
 )}

@@ -1,7 +1,14 @@
 """Render an experiment's figure (and the numbers behind it) from its studies' saved files.
 
 Nothing here trains: every input is a study directory's metrics.jsonl, traces/*.npz or
-buffers/*.npz, so `offon-jit experiment NAME` re-renders finished studies in seconds.
+buffers/*.npz, so `offon-jit experiment NAME` re-renders finished studies in seconds. The one
+measurement is the random-policy score of each task the normalised score needs
+(offon_jit.analysis.random_scores), rolled out once per task and setting and cached in the
+output root's random_scores.json (`spec.random_scores_path`).
+
+Beside a curve figure, <name>_final.csv / .md hold each curve's final mean per task (and for
+the normalised mean) with Welch's t-test against the experiment's reference Active
+(`Experiment.reference`): p-value and seeds per side, "no test" below 2 seeds a side.
 """
 
 from __future__ import annotations
@@ -9,11 +16,21 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import textwrap
+import warnings
 
 import numpy as np
 
-from experiments.spec import SCALES, Experiment
+from experiments.spec import (
+    RANDOM_POLICY_EPISODES,
+    RANDOM_POLICY_SEED,
+    SCALES,
+    Experiment,
+    random_scores_path,
+    study_label,
+)
 from offon_jit import analysis
+from offon_jit.analysis.rows import metric_title
+from offon_jit.analysis.style import new_figure, paper_style
 from offon_jit.analysis.tables import TABLE_S2_FORMAT
 from offon_jit.engine.runs import base_runs, base_tag, run_file_name
 from offon_jit.engine.variants import VARIANTS
@@ -31,7 +48,7 @@ def task_rows(experiment: Experiment, studies: dict) -> dict:
     for (task, study), run_dir in studies.items():
         rows = read_rows(run_dir)
         if study != first:
-            rows = [{**r, "label": f"{r.get('label', r['agent'])} [{study}]"} for r in rows]
+            rows = [{**r, "label": study_label(analysis.curve_label(r), study)} for r in rows]
         merged.setdefault(task, []).extend(rows)
     return merged
 
@@ -60,16 +77,67 @@ def active_buffer(run_dir: pathlib.Path, tag: str):
     return storage.load_buffer(RunLayout(run_dir).active_buffer(tag))
 
 
-def render(experiment: Experiment, studies: dict, out_dir: pathlib.Path, scale: str | None = None) -> pathlib.Path:
+def render(experiment: Experiment, studies: dict, out_dir: pathlib.Path, scale: str | None = None,
+           random_scores_file: pathlib.Path | None = None) -> pathlib.Path:
     """Write out_dir/<name>.png (+ .csv/.md with the numbers); returns the figure path.
 
     The title names every stand-in task of `scale` (inferred from the studies when not given).
+    `random_scores_file` is the random-policy score cache (default: that of the output root
+    out_dir belongs to in the runner's layout, <root>/<scale>/figures).
     """
     renderer = RENDERERS.get(experiment.render)
     if renderer is None:
         raise ValueError(f"{experiment.name}: unknown renderer {experiment.render!r}; choose from {sorted(RENDERERS)}")
+    out_dir = pathlib.Path(out_dir)
     titled = dataclasses.replace(experiment, title=scale_title(experiment, studies, out_dir, scale))
-    return renderer(titled, studies, pathlib.Path(out_dir))
+    if experiment.render not in NORMALISING_RENDERERS:
+        return renderer(titled, studies, out_dir)
+    if random_scores_file is None:
+        random_scores_file = random_scores_path(out_dir.parent.parent)
+    return renderer(titled, studies, out_dir, cache_file=pathlib.Path(random_scores_file))
+
+
+def random_policy_scores(studies: dict, cache_file: pathlib.Path, progress: bool = True) -> dict[str, float]:
+    """{task: random-policy score} with each study's episode settings, measured once and cached."""
+    settings = {}
+    for (task, _), run_dir in studies.items():
+        config = _config(run_dir)
+        settings[(task, config.episode_length, config.sticky_prob)] = analysis.RandomPolicySetting(
+            task, RANDOM_POLICY_EPISODES, RANDOM_POLICY_SEED, config.episode_length, config.sticky_prob)
+    return analysis.cached_random_scores(settings.values(), cache_file, progress=progress)
+
+
+def score_normalization(experiment: Experiment, studies: dict, rows: dict, cache_file: pathlib.Path,
+                        out_dir: pathlib.Path) -> dict[str, tuple[float, float]]:
+    """{task: (random score, reference score)} of the normalised score, also written to <name>_normalization.csv."""
+    ranges = analysis.score_ranges(rows, random_scores=random_policy_scores(studies, cache_file),
+                                   reference_label=experiment.reference)
+    analysis.write_csv([{"task": task, "random_score": low, "random_episodes": RANDOM_POLICY_EPISODES,
+                         "random_seed": RANDOM_POLICY_SEED, "reference": experiment.reference, "reference_score": high,
+                         "defined": high > low} for task, (low, high) in ranges.items()],
+                       out_dir / f"{experiment.name}_normalization.csv")
+    return ranges
+
+
+def final_table(experiment: Experiment, columns: dict, metrics) -> list[dict]:
+    """Each shown curve's final mean per column (tasks, normalised mean) and its t-test against the reference."""
+    known = list(analysis.curve_styles(row for rows in columns.values() for row in rows))  # the legend's order
+    shown = list(dict.fromkeys([*experiment.labels, experiment.reference])) if experiment.labels else known
+    table = []
+    for metric in metrics:
+        table += analysis.final_values(columns, metric, labels=[label for label in shown if label in known],
+                                       test_against=experiment.reference)
+    return table
+
+
+def write_final_table(experiment: Experiment, table: list[dict], out_dir: pathlib.Path) -> None:
+    """<name>_final.csv and a markdown grid per metric, each mean with its test."""
+    analysis.write_csv(table, out_dir / f"{experiment.name}_final.csv")
+    sections = [f"# {experiment.title}: final values\n"]
+    for metric in dict.fromkeys(entry["metric"] for entry in table):
+        grid = analysis.markdown_table([e for e in table if e["metric"] == metric], average=False)
+        sections.append(f"## {metric_title(metric)}\n\n{grid}")
+    (out_dir / f"{experiment.name}_final.md").write_text("\n".join(sections))
 
 
 def study_scale(experiment: Experiment, studies: dict) -> str | None:
@@ -110,16 +178,56 @@ def _wrap(title: str, width_inches: float) -> str:
     return textwrap.fill(title, max(40, int(width_inches * 14)))
 
 
-def render_curves(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
+def render_curves(experiment: Experiment, studies: dict, out_dir: pathlib.Path, *,
+                  cache_file: pathlib.Path) -> pathlib.Path:
     rows = task_rows(experiment, studies)
     options = dict(experiment.options)
     baselines = analysis.baseline_scores(rows, label=experiment.baseline) if experiment.baseline else None
     normalized = options.get("normalized", len(rows) > 1)
-    figure = analysis.plot_curve_grid(rows, experiment.metrics, normalized_mean=normalized, baselines=baselines)
+    labels = list(experiment.labels) or None
+    score = {"reference_label": experiment.reference}
+    if normalized and "score" in experiment.metrics:
+        score["score_references"] = score_normalization(experiment, studies, rows, cache_file, out_dir)
+    figure = analysis.plot_curve_grid(rows, experiment.metrics, normalized_mean=normalized, baselines=baselines,
+                                      labels=labels, max_columns=options.get("max_columns"), **score)
     _suptitle(figure, experiment.title)
-    analysis.write_csv(analysis.curve_grid_table(rows, experiment.metrics, normalized_mean=normalized),
-                       out_dir / f"{experiment.name}.csv")
+    analysis.write_csv(analysis.curve_grid_table(rows, experiment.metrics, normalized_mean=normalized, labels=labels,
+                                                 **score), out_dir / f"{experiment.name}.csv")
+    columns = analysis.grid_rows(rows, experiment.metrics, normalized_mean=normalized, labels=labels, **score)
+    write_final_table(experiment, final_table(experiment, columns, experiment.metrics), out_dir)
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
+
+
+def render_added_data(experiment: Experiment, studies: dict, out_dir: pathlib.Path, *,
+                      cache_file: pathlib.Path) -> pathlib.Path:
+    """Fig. S15: normalised mean score against self-generated data, per Passive agent that adds data."""
+    rows = task_rows(experiment, studies)
+    ranges = score_normalization(experiment, studies, rows, cache_file, out_dir)
+    undefined = [task for task, (low, high) in ranges.items() if high <= low]
+    if undefined:  # no normalised mean score exists: say why instead of drawing an empty plot
+        message = (f"normalised score undefined: the {experiment.reference} final score is not above the random "
+                   f"policy's on {', '.join(undefined)} ({experiment.name}_normalization.csv)")
+        warnings.warn(f"{experiment.name}: {message}", stacklevel=2)
+        figure = _message_figure(message)
+        _suptitle(figure, experiment.title)
+        return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
+    labels = list(experiment.labels) or None
+    analysis.write_csv(analysis.score_vs_added_data(rows, labels=labels, score_references=ranges),
+                       out_dir / f"{experiment.name}.csv")
+    figure = analysis.plot_score_vs_added_data(rows, labels=labels, score_references=ranges)
+    _suptitle(figure, experiment.title)
+    mean = {analysis.NORMALIZED_MEAN_TASK: analysis.normalized_mean_rows(rows, ["score"], score_references=ranges)}
+    write_final_table(experiment, final_table(experiment, mean, ["score"]), out_dir)
+    return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
+
+
+def _message_figure(message: str):
+    with paper_style():
+        figure = new_figure(5.0, 2.5)
+        ax = figure.subplots()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, _wrap(message, 5.0), ha="center", va="center", transform=ax.transAxes)
+    return figure
 
 
 def position_field(buffer) -> dict:
@@ -175,11 +283,13 @@ def render_decoded(experiment: Experiment, studies: dict, out_dir: pathlib.Path)
 
 
 def render_table(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
+    """Table S2 (no test: the Active adds no data), plus every curve's final score with its t-test."""
     rows = task_rows(experiment, studies)
     table = analysis.self_generated_table(rows, labels=["passive_auto"])
     analysis.write_csv(table, out_dir / f"{experiment.name}.csv")
     markdown = analysis.markdown_table(table, value_format=TABLE_S2_FORMAT)
     (out_dir / f"{experiment.name}.md").write_text(f"# {experiment.title}\n\n{markdown}\n")
+    write_final_table(experiment, final_table(experiment, rows, ["score"]), out_dir)
     figure = analysis.plot_curve_grid(rows, ("self_generated_pct", "score"))
     _suptitle(figure, experiment.title)
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
@@ -197,4 +307,6 @@ RENDERERS = {
     "traces": render_traces,
     "decoded": render_decoded,
     "table": render_table,
+    "added_data": render_added_data,
 }
+NORMALISING_RENDERERS = ("curves", "added_data")  # they may need the random-policy scores

@@ -3,7 +3,9 @@
 Layout under the output root (default runs/experiments):
 
     <scale>/studies/<task>/<study>-<config hash>/   one Study run directory each
-    <scale>/figures/<experiment>.png / .json        the figure and the numbers it shows
+    <scale>/figures/<experiment>.png / .csv / .md   the figure and the numbers it shows
+    random_scores.json                              random-policy scores per task and setting (every scale;
+                                                    $OFFON_JIT_RANDOM_SCORES overrides, spec.random_scores_path)
 
 A study whose directory already holds a summary for the same configuration is reused,
 so experiments that share studies (e.g. Figs. 3 and S2 both need Active, Passive and
@@ -19,7 +21,7 @@ import sys
 import time
 
 from experiments.catalog import EXPERIMENTS
-from experiments.spec import Experiment, StudySpec
+from experiments.spec import Experiment, StudySpec, random_scores_path
 from offon_jit.config import ConfigError, RunConfig
 from offon_jit.layout import RunLayout
 
@@ -76,5 +78,6 @@ def run_experiment(name: str, scale: str = "smoke", root: str | pathlib.Path = "
     if render:
         figures = root / scale / "figures"
         figures.mkdir(parents=True, exist_ok=True)
-        result["figure"] = str(render_lib.render(experiment, studies, figures))
+        result["figure"] = str(render_lib.render(experiment, studies, figures, scale,
+                                                 random_scores_file=random_scores_path(root)))
     return result

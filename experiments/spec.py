@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import pathlib
 from typing import Mapping
 
 from offon_jit.config import RunConfig
@@ -21,6 +23,21 @@ SCALE_SETTINGS = {
 }
 SCALES = tuple(SCALE_SETTINGS)
 
+# The normalised score's 0: a uniform-random policy's mean episode score per task, measured over this
+# many episodes with this seed (and each study's episode length), once per setting, then cached in one
+# JSON file shared by every scale and experiment under the output root (`random_scores_path`).
+RANDOM_POLICY_EPISODES = 100
+RANDOM_POLICY_SEED = 0
+RANDOM_SCORES_FILE = "random_scores.json"
+RANDOM_SCORES_ENV = "OFFON_JIT_RANDOM_SCORES"  # overrides the cache's path (e.g. one cache for several roots)
+
+
+def random_scores_path(root: str | os.PathLike) -> pathlib.Path:
+    """The random-policy score cache of an output root: $OFFON_JIT_RANDOM_SCORES if set, else
+    root/random_scores.json."""
+    override = os.environ.get(RANDOM_SCORES_ENV)
+    return pathlib.Path(override) if override else pathlib.Path(root) / RANDOM_SCORES_FILE
+
 
 @dataclasses.dataclass(frozen=True)
 class StudySpec:
@@ -34,6 +51,12 @@ class StudySpec:
     def config(self, task: str, scale: str, out_dir: str) -> RunConfig:
         settings = {**SCALE_SETTINGS[scale], **dict(self.settings), **dict(dict(self.scale_settings).get(scale, ()))}
         return RunConfig(task=task, agents=self.agents, out_dir=out_dir, **settings)
+
+
+def study_label(label: str, study: str) -> str:
+    """A curve's label in a figure: its run label, suffixed with its study's name unless the study is the
+    experiment's first (so curves of two studies never collide), e.g. "active [expl_data]"."""
+    return f"{label} [{study}]"
 
 
 CHEAP_SCALES = tuple(scale for scale in SCALES if scale != "paper")
@@ -60,10 +83,14 @@ class Experiment:
     paper_source: str = ""  # the paper's caption or sentence that names `paper_tasks`
     metrics: tuple[str, ...] = ("score", "eval_wm_loss")
     baseline: str | None = None  # label whose final score is drawn as a dashed line
+    # The Active curve every table's t-test compares against and whose final score is the normalised score's 1.
+    reference: str = "active"
+    labels: tuple[str, ...] = ()  # the curves drawn (all when empty); a shared study may train more
     options: tuple[tuple[str, object], ...] = ()  # renderer options
 
     def __post_init__(self):
         object.__setattr__(self, "paper_tasks", tuple(self.paper_tasks))
+        object.__setattr__(self, "labels", tuple(self.labels))
         if not self.paper_tasks or len(set(self.paper_tasks)) != len(self.paper_tasks):
             raise ValueError(f"{self.name}: paper_tasks must be non-empty and distinct, got {self.paper_tasks}")
         for scale, mapping in self.stand_ins.items():

@@ -4,14 +4,18 @@ Every figure function returns a matplotlib Figure (save it with `save_figure`), 
 has a companion that returns the numbers it draws as a list of dicts (write them with
 `write_csv`) or a grid array:
 
-    curves            plot_curve_grid / curve_grid_table      Figs 3, 4, 6-8, S1, S2, S5-S10
-    normalized_score  normalized_mean_rows                    the "normalized mean" column
+    curves            plot_curve_grid / curve_grid_table      Figs 3, 4, 6-8, S1, S2, S5-S14, S16, S17
+    normalized_score  normalized_mean_rows / score_ranges     the "normalized mean" column:
+                                                              (score - random) / (Active's final - random)
+    random_scores     cached_random_scores / measure_random_score   random-policy scores, measured and cached per task
     maze_heatmaps     plot_maze_figure / trajectory_statistics Fig. 2
                       plot_visitation_heatmaps / visitation_counts   Fig. 5
     episode_traces    plot_episode_traces / trace_table        Fig. S3
                       plot_decoded_vs_true                     Fig. S4
     tables            self_generated_table / markdown_table    Table S2, Fig. S1 (third row)
+                      final_values                             final means per task with Welch's t-test vs the Active
                       baseline_scores                          dashed baselines of Figs 6, 7, S9, S16
+    statistics        welch_test                               the tables' test (scipy, unequal variances)
     added_data        plot_score_vs_added_data / score_vs_added_data   Fig. S15
 """
 
@@ -58,9 +62,17 @@ from offon_jit.analysis.maze_heatmaps import (
 from offon_jit.analysis.normalized_score import (
     NORMALIZED_MEAN_TASK,
     best_mean_value,
+    metric_ranges,
     normalize_rows,
     normalized_mean_rows,
-    reference_ranges,
+    normalized_score,
+    score_ranges,
+)
+from offon_jit.analysis.random_scores import (
+    RandomPolicySetting,
+    cached_random_scores,
+    measure_random_score,
+    read_cache,
 )
 from offon_jit.analysis.rows import (
     available_metrics,
@@ -68,8 +80,10 @@ from offon_jit.analysis.rows import (
     validate_rows,
     validate_task_rows,
 )
+from offon_jit.analysis.statistics import WelchTest, format_test, welch_test
 from offon_jit.analysis.style import CurveStyle, curve_styles, save_figure
 from offon_jit.analysis.tables import (
+    REFERENCE_LABEL,
     baseline_scores,
     final_values,
     markdown_table,
@@ -80,13 +94,17 @@ from offon_jit.analysis.tables import (
 __all__ = [
     "DEFAULT_MAZE_BINS",
     "NORMALIZED_MEAN_TASK",
+    "REFERENCE_LABEL",
     "Curve",
     "CurveStyle",
+    "RandomPolicySetting",
+    "WelchTest",
     "aggregate",
     "aggregate_metrics",
     "as_positions",
     "available_metrics",
     "baseline_scores",
+    "cached_random_scores",
     "best_mean_value",
     "buffer_positions",
     "cell_mean",
@@ -99,13 +117,17 @@ __all__ = [
     "draw_maze",
     "draw_visitation",
     "final_values",
+    "format_test",
     "grid_rows",
     "has_frames",
     "markdown_table",
     "max_loss_step",
+    "measure_random_score",
+    "metric_ranges",
     "median_visitation",
     "normalize_rows",
     "normalized_mean_rows",
+    "normalized_score",
     "outlier_threshold",
     "plot_curve_grid",
     "plot_decoded_vs_true",
@@ -113,8 +135,9 @@ __all__ = [
     "plot_maze_figure",
     "plot_score_vs_added_data",
     "plot_visitation_heatmaps",
-    "reference_ranges",
+    "read_cache",
     "save_figure",
+    "score_ranges",
     "score_vs_added_data",
     "self_generated_table",
     "trace_positions",
@@ -125,5 +148,6 @@ __all__ = [
     "validate_trace",
     "visitation_along",
     "visitation_counts",
+    "welch_test",
     "write_csv",
 ]

@@ -1,9 +1,10 @@
-"""Learning-curve grids (Figs 3, 4, 6-8, S1, S2, S5-S10): tasks as columns, metrics as rows.
+"""Learning-curve grids (Figs 3, 4, 6-8, S1, S2, S5-S14, S16, S17): tasks as columns, metrics as rows.
 
 Each panel draws one line per curve label (mean over seeds) with a shaded band of +-1
 std, in the label's paper colour (style.curve_styles, computed once over all tasks so a
 label looks the same everywhere). Optional extras: a last column with the normalised
-mean across tasks (normalized_score), and a horizontal black dashed baseline per task
+mean across tasks (normalized_score: score as (score - random) / (Active's final - random),
+which needs the tasks' random-policy scores), and a horizontal black dashed baseline per task
 on the score row (the final score of a task-oriented Active agent, Figs 6, 7, S9, S16).
 """
 
@@ -21,7 +22,8 @@ from offon_jit.analysis.normalized_score import (
     NORMALIZED_MEAN_TASK,
     PLAIN_MEAN_METRICS,
     normalized_mean_rows,
-    reference_ranges,
+    normalized_score,
+    score_ranges,
 )
 from offon_jit.analysis.rows import (
     curve_label,
@@ -39,9 +41,10 @@ from offon_jit.analysis.style import (
     new_figure,
     paper_style,
 )
+from offon_jit.analysis.tables import REFERENCE_LABEL
 
 DEFAULT_METRICS = ("score", "eval_wm_loss")
-NORMALIZED_METRICS = ("score", "eval_wm_loss", "policy_input_loss")  # min-max per task in the mean column
+NORMALIZED_METRICS = ("score", "eval_wm_loss", "policy_input_loss")  # normalised per task in the mean column
 AVERAGEABLE_METRICS = NORMALIZED_METRICS + PLAIN_MEAN_METRICS
 NORMALIZED_MEAN_TITLE = "Normalized mean"
 BAND_ALPHA = 0.2
@@ -55,14 +58,28 @@ def _checked_metrics(metrics: Sequence[str]) -> list[str]:
     return list(metrics)
 
 
+def _with_reference(labels, reference_label, rows) -> list[str] | None:
+    """The labels a restricted grid averages and tabulates: the drawn ones plus the reference (the tables'
+    comparison), if the rows have it."""
+    if labels is None:
+        return None
+    has_reference = any(curve_label(row) == reference_label for row in rows)
+    return list(dict.fromkeys([*labels, reference_label])) if has_reference else list(labels)
+
+
 def grid_rows(
     task_rows: Mapping[str, Sequence[Mapping]],
     metrics: Sequence[str] = DEFAULT_METRICS,
     *,
     normalized_mean: bool = False,
+    random_scores: Mapping[str, float] | None = None,
+    reference_label: str = REFERENCE_LABEL,
     score_references: Mapping[str, tuple[float, float]] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> dict[str, list[Mapping]]:
-    """The rows of each grid column: the tasks, plus "normalized_mean" if requested."""
+    """The rows of each grid column: the tasks, plus "normalized_mean" if requested (over `labels` and the
+    reference, if given; score normalised with `random_scores` and `reference_label`'s final score, or
+    `score_references`)."""
     task_rows = validate_task_rows(task_rows)
     metrics = _checked_metrics(metrics)
     if NORMALIZED_MEAN_TASK in task_rows:
@@ -70,13 +87,22 @@ def grid_rows(
     all_rows = [row for rows in task_rows.values() for row in rows]
     for metric in metrics:
         require_metric(all_rows, metric, where="all tasks")
+    if labels is not None:
+        if isinstance(labels, str) or not labels:
+            raise ValueError(f"labels must be a non-empty list of curve labels, got {labels!r}")
+        known = {curve_label(row) for row in all_rows}
+        unknown = [label for label in labels if label not in known]
+        if unknown:
+            raise KeyError(f"unknown curve labels {unknown}; known: {sorted(known)}")
     columns = dict(task_rows)
     if normalized_mean:
         averaged = [m for m in metrics if m in AVERAGEABLE_METRICS]
         if not averaged:
             raise ValueError(f"normalized_mean needs one of {list(AVERAGEABLE_METRICS)} among metrics {metrics}")
         columns[NORMALIZED_MEAN_TASK] = normalized_mean_rows(
-            task_rows, averaged, score_references=score_references, plain_metrics=PLAIN_MEAN_METRICS
+            task_rows, averaged, random_scores=random_scores, reference_label=reference_label,
+            score_references=score_references, plain_metrics=PLAIN_MEAN_METRICS,
+            labels=_with_reference(labels, reference_label, all_rows),
         )
     return columns
 
@@ -86,12 +112,20 @@ def curve_grid_table(
     metrics: Sequence[str] = DEFAULT_METRICS,
     *,
     normalized_mean: bool = False,
+    random_scores: Mapping[str, float] | None = None,
+    reference_label: str = REFERENCE_LABEL,
     score_references: Mapping[str, tuple[float, float]] | None = None,
+    labels: Sequence[str] | None = None,
     min_seeds: int = 1,
 ) -> list[dict]:
     """The numbers `plot_curve_grid` draws: long table (task, metric, label, env_steps, mean, std, num_seeds)."""
-    columns = grid_rows(task_rows, metrics, normalized_mean=normalized_mean, score_references=score_references)
-    return curve_table(columns, metrics, min_seeds=min_seeds)
+    columns = grid_rows(task_rows, metrics, normalized_mean=normalized_mean, random_scores=random_scores,
+                        reference_label=reference_label, score_references=score_references, labels=labels)
+    table = curve_table(columns, metrics, min_seeds=min_seeds)
+    if labels is None:
+        return table
+    kept = set(_with_reference(labels, reference_label, [row for rows in task_rows.values() for row in rows]))
+    return [entry for entry in table if entry["label"] in kept]
 
 
 def draw_curves(
@@ -121,11 +155,12 @@ def draw_curves(
     return lines
 
 
-def _normalized_baseline(task_rows, baselines, score_references) -> float | None:
+def _normalized_baseline(task_rows, baselines, **score_options) -> float | None:
+    """The baselines in normalised-score units, averaged over tasks (NaN where undefined)."""
     if baselines is None or set(task_rows) - set(baselines):
         return None
-    ranges = reference_ranges(task_rows, "score", score_references)
-    return float(np.mean([(baselines[t] - ranges[t][0]) / (ranges[t][1] - ranges[t][0]) for t in task_rows]))
+    ranges = score_ranges(task_rows, **score_options)
+    return float(np.mean([normalized_score(baselines[t], *ranges[t]) for t in task_rows]))
 
 
 def plot_curve_grid(
@@ -133,6 +168,8 @@ def plot_curve_grid(
     metrics: Sequence[str] = DEFAULT_METRICS,
     *,
     normalized_mean: bool = False,
+    random_scores: Mapping[str, float] | None = None,
+    reference_label: str = REFERENCE_LABEL,
     score_references: Mapping[str, tuple[float, float]] | None = None,
     baselines: Mapping[str, float] | None = None,
     baseline_label: str = "Active (task only)",
@@ -141,15 +178,24 @@ def plot_curve_grid(
     min_seeds: int = 1,
     title: str | None = None,
     panel_size: tuple[float, float] = (2.4, 1.9),
+    max_columns: int | None = None,
 ) -> Figure:
     """Grid figure: one column per task (+ "Normalized mean"), one row per metric, legend once.
 
+    With `max_columns`, the columns wrap into blocks of at most that many (each block holding
+    every metric row), so 31 tasks fit a page (Figs. S10-S17).
+
     `baselines` {task: score} draws a black dashed line on the score row (see
     tables.final_values for the final score of a task-oriented Active run). `labels`
-    restricts which curves are drawn. A panel whose task lacks the metric says "no data";
-    mean-column panels of metrics that are not averaged across tasks are left empty.
+    restricts which curves are drawn (and averaged in the mean column). A panel whose task lacks
+    the metric says "no data" (the mean column's score panel says "undefined" where some task's
+    reference is not above its random score); mean-column panels of metrics that are not averaged
+    across tasks are left empty. The normalised mean needs `random_scores` (or `score_references`)
+    for score.
     """
-    columns = grid_rows(task_rows, metrics, normalized_mean=normalized_mean, score_references=score_references)
+    score_options = dict(random_scores=random_scores, reference_label=reference_label,
+                         score_references=score_references)
+    columns = grid_rows(task_rows, metrics, normalized_mean=normalized_mean, labels=labels, **score_options)
     tasks = [t for t in columns if t != NORMALIZED_MEAN_TASK]
     if baselines is not None:
         if not isinstance(baselines, Mapping):
@@ -157,29 +203,39 @@ def plot_curve_grid(
         unknown = sorted(set(baselines) - set(tasks))
         if unknown:
             raise KeyError(f"baselines for unknown tasks {unknown}; tasks are {tasks}")
-    if labels is not None:
-        known = {curve_label(row) for rows in columns.values() for row in rows}
-        unknown = [label for label in labels if label not in known]
-        if unknown:
-            raise KeyError(f"unknown curve labels {unknown}; known: {sorted(known)}")
-    styles = curve_styles(row for t in tasks for row in columns[t])
-    mean_baseline = _normalized_baseline(task_rows, baselines, score_references) if normalized_mean else None
+    drawn = None if labels is None else set(labels)
+    styles = curve_styles(row for t in tasks for row in columns[t] if drawn is None or curve_label(row) in drawn)
+    mean_baseline = None
+    if normalized_mean and "score" in metrics:
+        mean_baseline = _normalized_baseline(task_rows, baselines, **score_options)
+        mean_baseline = None if mean_baseline is None or np.isnan(mean_baseline) else mean_baseline
+
+    if max_columns is not None and (isinstance(max_columns, bool) or not isinstance(max_columns, int)
+                                    or max_columns < 1):
+        raise ValueError(f"max_columns must be a positive int, got {max_columns!r}")
+    width = len(columns) if max_columns is None else min(max_columns, len(columns))
+    blocks = -(-len(columns) // width)
 
     with paper_style():
-        fig = new_figure(panel_size[0] * len(columns), panel_size[1] * len(metrics) + 0.6)
-        axes = np.asarray(fig.subplots(len(metrics), len(columns), squeeze=False))
+        fig = new_figure(panel_size[0] * width, panel_size[1] * len(metrics) * blocks + 0.6)
+        axes = np.asarray(fig.subplots(len(metrics) * blocks, width, squeeze=False))
+        for k in range(len(columns), blocks * width):  # the last block's unused panels
+            for i in range(len(metrics)):
+                axes[(k // width) * len(metrics) + i, k % width].set_axis_off()
         handles: dict[str, Line2D] = {}
         for j, task in enumerate(columns):
             is_mean = task == NORMALIZED_MEAN_TASK
             drawn_rows = [i for i, m in enumerate(metrics) if not (is_mean and m not in AVERAGEABLE_METRICS)]
             for i, metric in enumerate(metrics):
-                ax = axes[i, j]
+                ax = axes[(j // width) * len(metrics) + i, j % width]
                 rows = columns[task]
                 if is_mean and metric not in AVERAGEABLE_METRICS:
                     ax.set_axis_off()
                     continue
                 if not any(metric_value(row, metric) is not None for row in rows):
-                    ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="0.5")
+                    undefined = is_mean and any(metric in row for row in rows)  # NaN: reference <= random
+                    ax.text(0.5, 0.5, "undefined:\nreference score\n<= random score" if undefined else "no data",
+                            ha="center", va="center", transform=ax.transAxes, color="0.5")
                     ax.set_xticks([])
                     ax.set_yticks([])
                 else:
@@ -191,7 +247,7 @@ def plot_curve_grid(
                         handles.setdefault(label, line)
                 if i == 0:
                     ax.set_title(NORMALIZED_MEAN_TITLE if is_mean else (task_titles or {}).get(task, task))
-                if j == 0:
+                if j % width == 0:
                     ax.set_ylabel(metric_title(metric))
                 elif is_mean and metric in NORMALIZED_METRICS:
                     ax.set_ylabel("normalized")

@@ -2,9 +2,13 @@
 
 A run's final value of a metric is its value at the largest env_steps where the metric
 is present (per seed, so a seed that stopped early contributes its last eval point);
-the table reports mean and population std over seeds. Table S2's percentages are
-self_generated_pct: steps the agent added, as a percentage of the original Active
-buffer's size.
+the table reports mean and population std over seeds and, next to each mean, Welch's
+t-test of that label's per-seed final values against the reference label's (the Active,
+`test_against`) on the same task (statistics.py: p-value, n per side, or "not computable"
+with fewer than 2 seeds a side). No table states that one agent is better or worse: the
+p-value is the comparison. Table S2's percentages are self_generated_pct: steps the agent
+added, as a percentage of the original Active buffer's size; they carry no test (the Active
+adds no data, so there is nothing to compare them with).
 """
 
 from __future__ import annotations
@@ -17,19 +21,42 @@ import numpy as np
 
 from offon_jit.analysis.aggregate import seed_values
 from offon_jit.analysis.rows import curve_labels, require_metric, validate_task_rows
+from offon_jit.analysis.statistics import TEST_NAME, WelchTest, comparison_columns, format_test, welch_test
 
 TABLE_S2_METRIC = "self_generated_pct"
 TABLE_S2_FORMAT = "{:.2f}%"
 AVERAGE_ROW = "Average"
+REFERENCE_LABEL = "active"  # what every table's test compares against: the Active on the same task
+
+
+def final_seed_values(rows: Sequence[Mapping], metric: str) -> dict[str, dict[object, tuple[float, float]]]:
+    """{label: {seed: (env_steps, value)}} at each seed's last eval point that has the metric."""
+    out = {}
+    for label, by_step in seed_values(rows, metric).items():
+        last: dict[object, tuple] = {}
+        for steps, by_seed in by_step.items():
+            for seed, value in by_seed.items():
+                if seed not in last or steps > last[seed][0]:
+                    last[seed] = (steps, value)
+        out[label] = last
+    return out
 
 
 def final_values(
-    task_rows: Mapping[str, Sequence[Mapping]], metric: str, *, labels: Sequence[str] | None = None
+    task_rows: Mapping[str, Sequence[Mapping]],
+    metric: str,
+    *,
+    labels: Sequence[str] | None = None,
+    test_against: str | None = REFERENCE_LABEL,
 ) -> list[dict]:
-    """One dict per (task, label) with the metric: task, label, metric, mean, std, num_seeds, final_env_steps.
+    """One dict per (task, label) with the metric: task, label, metric, mean, std, num_seeds, final_env_steps,
+    and (unless `test_against` is None) the Welch test against that label's seeds on the same task:
+    test, reference, n_reference, t_statistic, p_value, test_note (statistics.comparison_columns).
 
     final_env_steps is the largest of the seeds' final eval points. `labels` restricts
-    and orders the labels; a requested label that no task has raises KeyError.
+    and orders the labels; a requested label that no task has raises KeyError. The
+    reference label's own row has no test (note "reference"); a task without the
+    reference label's values has none either (the note says so).
     """
     task_rows = validate_task_rows(task_rows)
     all_rows = [row for rows in task_rows.values() for row in rows]
@@ -41,29 +68,37 @@ def final_values(
         unknown = [label for label in labels if label not in known]
         if unknown:
             raise KeyError(f"unknown curve labels {unknown}; known: {sorted(known)}")
+    if test_against is not None and not isinstance(test_against, str):
+        raise ValueError(f"test_against must be a curve label or None, got {test_against!r}")
     table = []
     for task, rows in task_rows.items():
-        by_label = seed_values(rows, metric)
+        finals = final_seed_values(rows, metric)
+        reference = finals.get(test_against, {}) if test_against is not None else {}
         for label in (curve_labels(rows) if labels is None else labels):
-            if label not in by_label:
+            if label not in finals:
                 continue
-            last: dict[object, tuple] = {}  # seed -> (env_steps, value) of its last eval point
-            for steps, by_seed in by_label[label].items():
-                for seed, value in by_seed.items():
-                    if seed not in last or steps > last[seed][0]:
-                        last[seed] = (steps, value)
+            last = finals[label]
             values = np.array([value for _, value in last.values()])
-            table.append({
+            entry = {
                 "task": task, "label": label, "metric": metric,
                 "mean": float(values.mean()), "std": float(values.std()), "num_seeds": int(values.size),
                 "final_env_steps": max(steps for steps, _ in last.values()),
-            })
+            }
+            if test_against is not None:
+                if label == test_against:
+                    entry.update(comparison_columns(None, test_against, "reference"))
+                elif not reference:
+                    entry.update(comparison_columns(None, test_against, f"no {test_against!r} {metric} on this task"))
+                else:
+                    test = welch_test(values, [value for _, value in reference.values()])
+                    entry.update(comparison_columns(test, test_against))
+            table.append(entry)
     return table
 
 
 def baseline_scores(task_rows: Mapping[str, Sequence[Mapping]], label: str = "active", metric: str = "score") -> dict[str, float]:
     """{task: final mean score of curve `label`}: the black dashed baselines of Figs 6, 7, S9, S16."""
-    table = final_values(task_rows, metric, labels=[label])
+    table = final_values(task_rows, metric, labels=[label], test_against=None)
     missing = sorted(set(task_rows) - {entry["task"] for entry in table})
     if missing:
         raise KeyError(f"curve {label!r} has no {metric!r} in tasks {missing}")
@@ -71,8 +106,9 @@ def baseline_scores(task_rows: Mapping[str, Sequence[Mapping]], label: str = "ac
 
 
 def self_generated_table(task_rows: Mapping[str, Sequence[Mapping]], *, labels: Sequence[str] | None = None) -> list[dict]:
-    """Table S2 (and Fig. S1's third row at the end of training): final self_generated_pct per task and label."""
-    return final_values(task_rows, TABLE_S2_METRIC, labels=labels)
+    """Table S2 (and Fig. S1's third row at the end of training): final self_generated_pct per task and label
+    (no test: the Active adds no data)."""
+    return final_values(task_rows, TABLE_S2_METRIC, labels=labels, test_against=None)
 
 
 def markdown_table(
@@ -84,7 +120,8 @@ def markdown_table(
     task_header: str = "Task",
 ) -> str:
     """Markdown grid of a final_values table: one row per task, one column per label, and an
-    "Average" row (mean over the tasks that have the label)."""
+    "Average" row (mean over the tasks that have the label). Rows that carry a test show it
+    beside the mean ("12.30 (p = 0.031, n = 3 vs 3)"), and a line under the grid names it."""
     if isinstance(table, Mapping) or not table:
         raise ValueError("table must be a non-empty list of final_values rows")
     for entry in table:
@@ -106,7 +143,8 @@ def markdown_table(
 
     def fmt(entry) -> str:
         text = value_format.format(entry["mean"])
-        return text + (f" ± {entry['std']:.2f}" if show_std and entry.get("std") is not None else "")
+        text += f" ± {entry['std']:.2f}" if show_std and entry.get("std") is not None else ""
+        return text + (f" ({comparison_text(entry)})" if entry.get("test") == TEST_NAME else "")
 
     lines = [
         "| " + " | ".join([task_header, *labels]) + " |",
@@ -120,7 +158,22 @@ def markdown_table(
             values = [cells[(t, label)]["mean"] for t in tasks if (t, label) in cells]
             means.append(value_format.format(float(np.mean(values))))
         lines.append("| " + " | ".join([AVERAGE_ROW, *means]) + " |")
+    references = sorted({str(e["reference"]) for e in table if e.get("test") == TEST_NAME})
+    if references:
+        lines += ["", f"p: Welch's two-sided t-test of the seeds' final values against {', '.join(references)} "
+                      "on the same task (scipy.stats.ttest_ind, equal_var=False); n: seeds per side."]
     return "\n".join(lines) + "\n"
+
+
+def comparison_text(entry: Mapping) -> str:
+    """A final_values row's test as shown beside its mean."""
+    note = entry.get("test_note") or ""
+    if note == "reference":
+        return f"reference, n = {entry['num_seeds']}"
+    if entry.get("n_reference") is None:
+        return f"no test: {note}"
+    return format_test(WelchTest(entry["num_seeds"], entry["n_reference"], entry.get("t_statistic"),
+                                 entry.get("p_value"), note))
 
 
 def write_csv(table: Sequence[Mapping], path: str | pathlib.Path) -> pathlib.Path:

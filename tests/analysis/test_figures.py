@@ -15,6 +15,7 @@ from offon_jit.analysis import (
     plot_score_vs_added_data,
     plot_visitation_heatmaps,
     save_figure,
+    score_ranges,
     score_vs_added_data,
     trace_positions,
     trace_table,
@@ -35,16 +36,43 @@ def test_curve_grid_draws_the_aggregated_means(tmp_path):
     rows = random_rows(num_seeds=2)
     task_rows = {"cheetah": rows, "walker": [dict(r, score=r["score"] * 2) for r in rows]}
     metrics = ["score", "eval_wm_loss", "self_generated_pct", "value_error"]
-    fig = plot_curve_grid(task_rows, metrics, normalized_mean=True, baselines={"cheetah": 50.0, "walker": 100.0})
+    random = {"cheetah": 5.0, "walker": 10.0}
+    baselines = {"cheetah": 50.0, "walker": 100.0}
+    fig = plot_curve_grid(task_rows, metrics, normalized_mean=True, baselines=baselines, random_scores=random)
     axes = np.array(fig.axes).reshape(len(metrics), 3)
     line = next(l for l in axes[0, 0].get_lines() if l.get_label() == "active")
     np.testing.assert_allclose(line.get_ydata(), aggregate(rows, "score")["active"].mean)
     assert any(np.allclose(l.get_ydata(), 50.0) and l.get_linestyle() == "--" for l in axes[0, 0].get_lines())
+    ranges = score_ranges(task_rows, random_scores=random)
+    mean_baseline = np.mean([(baselines[t] - ranges[t][0]) / (ranges[t][1] - ranges[t][0]) for t in task_rows])
+    assert any(np.allclose(l.get_ydata(), mean_baseline) and l.get_linestyle() == "--" for l in axes[0, 2].get_lines())
     assert not axes[3, 2].axison  # value_error is not averaged across tasks
     assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "Active (task only)"
     assert_png(save_figure(fig, tmp_path / "grid.png"))
-    table = curve_grid_table(task_rows, metrics, normalized_mean=True)
+    table = curve_grid_table(task_rows, metrics, normalized_mean=True, random_scores=random)
     assert {e["task"] for e in table} == {"cheetah", "walker", "normalized_mean"}
+
+
+def test_curve_grid_wraps_columns_and_restricts_labels():
+    rows = random_rows(num_seeds=2)
+    task_rows = {f"task{k}": [dict(r, score=r["score"] + k) for r in rows] for k in range(4)}
+    fig = plot_curve_grid(task_rows, ["score"], normalized_mean=True, random_scores=dict.fromkeys(task_rows, 1.0),
+                          labels=["passive"], max_columns=2)
+    axes = np.array(fig.axes).reshape(3, 2)  # 4 tasks + the mean = 5 panels in blocks of 2
+    assert [ax.get_title() for ax in axes.flat[:5]] == ["task0", "task1", "task2", "task3", "Normalized mean"]
+    assert not axes[2, 1].axison
+    drawn = axes[1, 1].get_lines()
+    assert [l.get_label() for l in drawn] == ["passive"]
+    np.testing.assert_allclose(drawn[0].get_ydata(), aggregate(task_rows["task3"], "score")["passive"].mean)
+    table = curve_grid_table(task_rows, ["score"], normalized_mean=True, random_scores=dict.fromkeys(task_rows, 1.0),
+                             labels=["passive"])
+    assert {e["label"] for e in table} == {"passive", "active"}  # the reference stays in the numbers
+    with pytest.raises(ValueError, match="max_columns"):
+        plot_curve_grid(task_rows, ["score"], max_columns=0)
+    with pytest.warns(UserWarning, match="undefined"):  # random above the Active's final score on task0
+        fig = plot_curve_grid(task_rows, ["score"], normalized_mean=True,
+                              random_scores={**dict.fromkeys(task_rows, 1.0), "task0": 1e3})
+    assert [t.get_text() for t in fig.axes[-1].texts] == ["undefined:\nreference score\n<= random score"]
 
 
 def test_curve_grid_errors():
@@ -63,6 +91,8 @@ def test_curve_grid_errors():
         plot_curve_grid(task_rows, "score")
     with pytest.raises(ValueError, match="normalized_mean needs one of"):
         plot_curve_grid({"a": random_rows()}, ["value_error"], normalized_mean=True)
+    with pytest.raises(ValueError, match="random-policy score"):
+        plot_curve_grid(task_rows, ["score"], normalized_mean=True)
 
 
 def test_styles_follow_the_paper_families_and_stay_distinct():
@@ -182,11 +212,12 @@ def test_episode_trace_errors():
 def test_score_vs_added_data(tmp_path):
     rows = random_rows(num_seeds=2)
     task_rows = {"a": rows, "b": [dict(r, score=r["score"] / 2) for r in rows]}
-    table = score_vs_added_data(task_rows)
+    references = score_ranges(task_rows, random_scores={"a": 0.0, "b": 0.0})
+    table = score_vs_added_data(task_rows, score_references=references)
     assert {e["label"] for e in table} == {"passive_auto (ood_threshold=1.35)"}  # the only one adding data
     pct = aggregate(rows, "self_generated_pct")["passive_auto (ood_threshold=1.35)"].mean
     np.testing.assert_allclose([e["self_generated_pct"] for e in table], pct)  # same pct in both tasks
-    assert_png(save_figure(plot_score_vs_added_data(task_rows), tmp_path / "s15.png"))
+    assert_png(save_figure(plot_score_vs_added_data(task_rows, score_references=references), tmp_path / "s15.png"))
 
 
 def test_save_figure_errors(tmp_path):

@@ -13,12 +13,22 @@ import pytest
 
 import envs
 from envs.registry import paper_task_names
-from experiments.catalog import EXPERIMENTS
+from experiments.catalog import EXPERIMENTS, TABLE_S2_TASKS
 from experiments.runner import get_experiment, run_experiment, study_dir
-from experiments.spec import CHEAP_SCALES, SCALES, Experiment, StudySpec
+from experiments.spec import CHEAP_SCALES, SCALES, Experiment, StudySpec, random_scores_path, study_label
 
 PAPER_ITEMS = {"fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "figS1", "figS2", "figS3", "figS4", "figS5",
-               "figS6", "figS7", "figS8", "figS9", "tableS2"}
+               "figS6", "figS7", "figS8", "figS9", "tableS2", "figS10", "figS11", "figS12", "figS13", "figS14",
+               "figS15", "figS16", "figS17"}
+TASK_ORIENTED = ("active", "passive", "passive_same_init", "tandem")  # Active, Passive-diff, Passive-same, Tandem
+SELF_GENERATED = ("active", "passive", "passive_fixed", "passive_auto")
+# App. A.8.2-A.8.4: what each 31-task figure shows (studies' agents, exploration weight, metric drawn).
+SUPPLEMENTARY = {
+    "figS10": (TASK_ORIENTED, 0.0, "score"), "figS11": (TASK_ORIENTED, 0.0, "eval_wm_loss"),
+    "figS12": (SELF_GENERATED, 0.0, "score"), "figS13": (SELF_GENERATED, 0.0, "eval_wm_loss"),
+    "figS14": (SELF_GENERATED, 0.0, "ood_ratio"), "figS15": (SELF_GENERATED, 0.0, "self_generated_pct"),
+    "figS16": (TASK_ORIENTED, 1.0, "score"), "figS17": (TASK_ORIENTED, 1.0, "eval_wm_loss"),
+}
 
 # Tasks the paper's text names for a figure, with the words that name them (paper-full-text.txt).
 NAMED_BY_THE_PAPER = {
@@ -69,6 +79,62 @@ def test_tasks_the_paper_names_are_the_paper_tasks(name):
 @pytest.mark.parametrize("name", sorted(PARTLY_NAMED))
 def test_tasks_the_paper_names_are_among_the_paper_tasks(name):
     assert PARTLY_NAMED[name] <= set(EXPERIMENTS[name].paper_tasks)
+
+
+@pytest.mark.parametrize("name", sorted(SUPPLEMENTARY))
+def test_supplementary_figures_show_the_papers_agents_on_all_31_tasks(name):
+    experiment = EXPERIMENTS[name]
+    agents, expl_weight, metric = SUPPLEMENTARY[name]
+    assert experiment.paper_tasks == TABLE_S2_TASKS and sorted(experiment.paper_tasks) == paper_task_names()
+    assert experiment.title.startswith(f"Fig. {name[3:]}:")  # e.g. "Fig. S10:"
+    assert metric in experiment.metrics
+    studied = experiment.studies[-1]  # the study whose agents are drawn (S16/S17: after the task-oriented one)
+    paper = studied.config(TABLE_S2_TASKS[0], "paper", out_dir="")
+    assert studied.agents == agents and paper.expl_weights == (expl_weight,)
+    if "passive_fixed" in agents:
+        assert paper.fixed_intervals == (4_000, 20_000, 200_000) and paper.ood_thresholds == (1.35,)
+    if expl_weight:  # pure exploration: the task-oriented Active is the dashed baseline and the normalised 1
+        assert experiment.studies[0].agents == TASK_ORIENTED and experiment.reference == "active"
+        assert set(experiment.labels) == {study_label(a, studied.name) for a in agents}
+        assert (experiment.baseline == "active") == (metric == "score")
+    else:
+        assert len(experiment.studies) == 1 and not experiment.labels and experiment.baseline is None
+    options = dict(experiment.options)
+    if experiment.render == "curves":
+        assert options["normalized"] is True and options["max_columns"] == 8
+    else:
+        assert name == "figS15" and experiment.render == "added_data"
+    for scale in CHEAP_SCALES:
+        assert set(experiment.tasks_for(scale)) == {"debug/point_reach", "dmc/point_mass_maze-proprio"}
+        assert "debug/point_reach stands in for 29 of its 31 paper tasks" in experiment.title_for(scale)
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_reference_baseline_and_drawn_labels_are_curves_the_studies_produce(name):
+    """The tables' t-tests compare against `reference`, the normalised score's 1; a misspelt label would fail
+    only after the studies trained, so it is checked here against the engine's own run labels."""
+    from offon_jit.engine.runs import phase_runs, run_label
+    from offon_jit.engine.variants import VARIANTS
+
+    experiment = EXPERIMENTS[name]
+    for scale in SCALES:
+        produced = set()
+        for index, spec in enumerate(experiment.studies):
+            config = spec.config(experiment.tasks_for(scale)[0], scale, out_dir="")
+            for agent in config.agents:
+                for run in phase_runs(config, VARIANTS[agent]):
+                    label = run_label(config, VARIANTS[agent], run)
+                    produced.add(label if index == 0 else study_label(label, spec.name))
+        assert experiment.reference in produced
+        assert set(experiment.labels) <= produced
+        assert experiment.baseline is None or experiment.baseline in produced
+
+
+def test_random_scores_are_cached_under_the_output_root_unless_overridden(tmp_path, monkeypatch):
+    monkeypatch.delenv("OFFON_JIT_RANDOM_SCORES", raising=False)
+    assert random_scores_path(tmp_path) == tmp_path / "random_scores.json"
+    monkeypatch.setenv("OFFON_JIT_RANDOM_SCORES", str(tmp_path / "shared.json"))
+    assert random_scores_path(tmp_path / "other") == tmp_path / "shared.json"
 
 
 def test_table_s2_covers_all_31_registry_tasks():
@@ -156,6 +222,19 @@ def test_shared_studies_share_a_directory(tmp_path):
     maze = "dmc/point_mass_maze-vision"
     dirs = {study_dir(tmp_path, "paper", maze, EXPERIMENTS[n].studies[0]) for n in ("fig2", "figS3", "figS4")}
     assert len(dirs) == 1
+    # The 31-task figures reuse the studies of the figures they extend, on every task they share with them.
+    shared = {"figS10": ("fig2", "fig3", "figS2", "figS3", "figS4", "figS6", "figS11"),
+              "figS12": ("fig8", "tableS2", "figS13", "figS14", "figS15"),
+              "figS16": ("fig6", "figS17")}
+    for scale in SCALES:
+        for name, others in shared.items():
+            for other in others:
+                common = set(EXPERIMENTS[other].tasks_for(scale)) & set(EXPERIMENTS[name].tasks_for(scale))
+                assert common or scale != "paper", (name, other)  # smoke Fig. S4 runs Breakout, no 31-task stand-in
+                for task in common:
+                    mine = {study_dir(tmp_path, scale, task, spec) for spec in EXPERIMENTS[name].studies}
+                    theirs = {study_dir(tmp_path, scale, task, spec) for spec in EXPERIMENTS[other].studies}
+                    assert theirs <= mine or mine <= theirs, (name, other, scale, task)
 
 
 def test_rendered_title_names_the_scale_of_the_studies(tmp_path):
