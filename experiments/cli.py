@@ -18,7 +18,7 @@ from offon_jit import cli as library_cli
 
 def add_experiment_command(subcommands) -> None:
     parser = subcommands.add_parser("experiment", help="regenerate a paper figure or table (list: show them all)")
-    parser.add_argument("name", help="fig2 ... fig8, figS1 ... figS9, tableS2, 'all', or 'list'")
+    parser.add_argument("name", help="fig2 ... fig8, figS1 ... figS17, tableS2, 'all', or 'list'")
     parser.add_argument("--scale", default="smoke", choices=("smoke", "cpu", "paper"),
                         help="smoke: minutes on a CPU; cpu: long enough to learn on a CPU (tens of minutes); "
                         "paper: the paper's protocol (default: smoke)")

@@ -49,6 +49,7 @@ class RunConfig:
     prefill: int = 512  # random-policy env steps before training starts
     eval_interval: int = 500  # env steps between evaluations (paper: 5000)
     eval_episodes: int = 4
+    eval_policy: str = "sample"  # eval actions: "sample" the actor (DreamerV3 v1's eval mode) or its "mode"/mean
     episode_length: int = 0  # 0: the suite's default; >0 shortens episodes (smoke runs)
     checkpoint_every: int = 1  # in eval intervals; 0 disables checkpoints
     active_run: str = ""  # an earlier Active run dir: buffers for Passive, batch-index log for Tandem
@@ -119,6 +120,10 @@ class RunConfig:
                 f"replay_capacity ({self.replay_capacity}) < env_steps + prefill ({self.total_steps_stored}): "
                 "the Passive and Tandem agents need the Active agent's complete buffer"
             )
+        from offon_jit.engine.evaluate import POLICY_MODES  # lazy: imports JAX
+
+        if self.eval_policy not in POLICY_MODES:
+            raise ConfigError(f"eval_policy must be one of {', '.join(POLICY_MODES)}, got {self.eval_policy!r}")
         if self.backend not in ("auto", "jax", "host"):
             raise ConfigError(f"backend must be auto, jax or host, got {self.backend!r}")
         if self.backend != "auto" and self.backend not in entry.backends:

@@ -23,6 +23,7 @@ _HELP = {
     "preset": "model size: tiny, xs, s (the paper's), m, l",
     "backend": "auto (JAX-native where it exists), jax or host",
     "eval_interval": "env steps between evaluations (paper: 5000)",
+    "eval_policy": "eval actions: sample (the actor's samples, DreamerV3 v1's eval mode) or mode (its mode/mean)",
     "active_run": "directory of an earlier Active run, for Passive/Tandem-only runs",
     "model_overrides": "DreamerConfig field overrides as KEY=VALUE (repeatable)",
 }

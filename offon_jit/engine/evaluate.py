@@ -1,15 +1,25 @@
 """Evaluation on the device: episodes of the agent's own policy, and the OOD ratio.
 
-Every eval point runs `eval_episodes` fresh episodes with the policy's mode
-(no exploration noise) and reports:
+Every eval point runs `eval_episodes` fresh episodes of the task actor. As in DreamerV3 v1
+(whose eval mode samples the task actor), actions are sampled from the actor by default;
+`RunConfig.eval_policy = "mode"` takes the actor's mode (discrete) / mean (continuous)
+instead. Every phase is also evaluated once before its first update (env step 0, v1's
+`eval_initial`). Each eval point reports:
   score           undiscounted return per episode, mean over episodes
-  eval_wm_loss    world-model loss (the training loss, per step) averaged over the
-                  recorded eval trajectories; per-term versions as eval_wm_<term>
-  replay_wm_loss  the same loss on a replay batch sampled at the same moment
+  eval_wm_loss    world-model loss (the training loss, per step) averaged over every valid step
+                  of the recorded eval episodes (E episodes x up to L + 1 steps, each episode
+                  observed from the learned initial state); per-term versions as eval_wm_<term>
+  replay_wm_loss  the same per-step loss averaged over k = ceil(E (L + 1) / (B T)) replay batches
+                  of B windows x T steps, sampled exactly as training batches are (each window
+                  observed from the learned initial state): at least as many replay steps as
+                  the eval episodes can hold
   ood_ratio       eval_wm_loss / replay_wm_loss (the paper's adaptive-interaction signal)
-  value_error     critic V(s_0) at each episode's first posterior state minus the episode's
-                  discounted Monte-Carlo return, mean over episodes (Fig. S2); also
-                  value_estimate and mc_return
+  value_error     value_estimate - mc_return, mean over episodes (Fig. S2), where
+                  value_estimate is the critic's V(s_0) at each episode's first posterior state and
+                  mc_return the discounted return from s_0 with the critic's bootstrap at the cut:
+                  G_0 = sum_{t=1..n} gamma^(t-1) r_t + gamma^n V(s_n) [episode truncated at its
+                  last step n], without the bootstrap when it terminated (reward r_t arrives with
+                  observation t, row 0 is the reset); see `bootstrapped_returns`
   policy_input_loss  reconstruction error of the policy-input autoencoder on the eval
                   trajectories' latents (Eq. S2, App. A.3), when the agent has one
 
@@ -18,6 +28,8 @@ and policy-input loss per step; Fig. S4: true and decoded observations).
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -28,14 +40,25 @@ from offon_jit.dreamer.world_model import world_model_outputs
 from offon_jit.engine.transitions import make_row
 from offon_jit.replay import buffer as replay
 
+# RunConfig.eval_policy -> the mode `agent.policy_step` acts in.
+POLICY_MODES = {"sample": "explore", "mode": "eval"}
 
-def rollout_episodes(agent_state, env: JaxEnv, key, episodes: int):
-    """Run `episodes` episodes (env without auto-reset) for episode_length steps.
+
+def policy_mode(eval_policy: str) -> str:
+    if eval_policy not in POLICY_MODES:
+        raise ValueError(f"eval_policy must be one of {tuple(POLICY_MODES)}, got {eval_policy!r}")
+    return POLICY_MODES[eval_policy]
+
+
+def rollout_episodes(agent_state, env: JaxEnv, key, episodes: int, eval_policy: str):
+    """Run `episodes` episodes (env without auto-reset) for episode_length steps, acting with
+    `eval_policy` ("sample": the actor's samples, "mode": its mode / mean).
 
     Returns (rows, valid): rows is a replay-format dict of (episodes, L + 1, ...) arrays
     starting with the reset observation; valid marks rows up to and including each
     episode's last step (stepping a finished env is undefined, so later rows are masked).
     """
+    mode = policy_mode(eval_policy)
     length = env.spec.episode_length
     reset_key, key = jax.random.split(key)
     state = jax.vmap(env.reset)(jax.random.split(reset_key, episodes))
@@ -43,7 +66,7 @@ def rollout_episodes(agent_state, env: JaxEnv, key, episodes: int):
 
     def body(loop, step_key):
         state, carry, alive = loop
-        action, carry = agent_lib.policy_step(agent_state, carry, state.obs, state.is_first, step_key, "eval")
+        action, carry = agent_lib.policy_step(agent_state, carry, state.obs, state.is_first, step_key, mode)
         row = make_row(state.obs, state.reward, state.is_first, state.terminated, action, env.spec, state.info)
         next_state = jax.vmap(env.step)(state, action)
         return (next_state, carry, alive & ~state.done), (row, alive)
@@ -65,17 +88,53 @@ def per_step_outputs(agent_state, batch, key) -> tuple[dict, object]:
     return losses, extras["post"]
 
 
-def discounted_returns(reward, valid, discount: float) -> jax.Array:
-    """(episodes,) sum over t >= 1 of discount^(t-1) r_t: the return from each episode's first state."""
+def replay_batch_count(eval_steps: int, batch_size: int, seq_len: int) -> int:
+    """k: the fewest replay batches of batch_size x seq_len steps holding at least `eval_steps` steps."""
+    return max(1, math.ceil(eval_steps / (batch_size * seq_len)))
+
+
+def replay_wm_losses(agent_state, buffer, key, *, batch_size: int, seq_len: int, num_batches: int) -> dict:
+    """Per-step world-model loss terms averaged over `num_batches` replay batches, each sampled and
+    observed exactly as a training batch (uniform windows, each from the learned initial state).
+    The batches run one after another (`lax.map`), so memory stays at one training batch."""
+
+    def batch_means(batch_key):
+        sample_key, loss_key = jax.random.split(batch_key)
+        batch, _ = replay.sample(buffer, sample_key, batch_size, seq_len)
+        losses, _ = per_step_outputs(agent_state, batch, loss_key)
+        return {name: value.mean() for name, value in losses.items()}
+
+    means = jax.lax.map(batch_means, jax.random.split(key, num_batches))
+    return {name: value.mean() for name, value in means.items()}  # equal-sized batches: the mean over all steps
+
+
+def last_valid_index(valid) -> jax.Array:
+    """(episodes,) index of each episode's last recorded step (valid is a prefix of each row)."""
+    return valid.sum(axis=1).astype(jnp.int32) - 1
+
+
+def bootstrapped_returns(reward, valid, is_terminal, values, discount: float) -> jax.Array:
+    """(episodes,) discounted return from each episode's first state, bootstrapped at a truncation.
+
+    Arrays are (episodes, L + 1) in the replay convention: row 0 is the reset, reward[t] arrives
+    with observation t, `values` holds the critic's V(s_t). With n the episode's last valid row,
+        G_0 = sum_{t=1..n} discount^(t-1) reward[t] + discount^n V(s_n) * (not is_terminal[n]):
+    a terminated episode has no future, a truncated (time-limited) one continues past the cut as
+    the critic, which is trained without time limits, assumes.
+    """
     steps = jnp.arange(reward.shape[1] - 1, dtype=jnp.float32)
     rewards = jnp.where(valid[:, 1:], reward[:, 1:], 0.0)
-    return (rewards * discount**steps).sum(axis=1)
+    observed = (rewards * discount**steps).sum(axis=1)
+    last = last_valid_index(valid)
+    at_last = lambda x: jnp.take_along_axis(x, last[:, None], axis=1)[:, 0]  # noqa: E731
+    bootstrap = jnp.where(at_last(is_terminal), 0.0, at_last(values))
+    return observed + discount ** last.astype(jnp.float32) * bootstrap
 
 
 def value_metrics(agent_state, post, rows, valid) -> dict:
-    first = jax.tree_util.tree_map(lambda x: x[:, 0], post)
-    value = agent_lib.value_estimate(agent_state, first)
-    mc_return = discounted_returns(rows["reward"], valid, agent_state.config.discount)
+    values = agent_lib.value_estimate(agent_state, post)  # (episodes, L + 1)
+    mc_return = bootstrapped_returns(rows["reward"], valid, rows["is_terminal"], values, agent_state.config.discount)
+    value = values[:, 0]
     return {"value_estimate": value.mean(), "mc_return": mc_return.mean(), "value_error": (value - mc_return).mean()}
 
 
@@ -86,13 +145,12 @@ def has_policy_autoencoder(agent_state) -> bool:
 def trajectory_metrics(agent_state, rows, valid, buffer, key, *, batch_size: int, seq_len: int) -> dict:
     """Score, eval/replay world-model losses, the OOD ratio and the value and policy-input
     analyses from recorded eval episodes."""
-    eval_loss_key, sample_key, replay_loss_key = jax.random.split(key, 3)
+    eval_loss_key, replay_key = jax.random.split(key)
     score = jnp.where(valid, rows["reward"], 0.0).sum(axis=1)
     per_step, post = per_step_outputs(agent_state, rows, eval_loss_key)
     eval_losses = {name: masked_mean(value, valid) for name, value in per_step.items()}
-    batch, _ = replay.sample(buffer, sample_key, batch_size, seq_len)
-    replay_per_step, _ = per_step_outputs(agent_state, batch, replay_loss_key)
-    replay_losses = {name: value.mean() for name, value in replay_per_step.items()}
+    replay_losses = replay_wm_losses(agent_state, buffer, replay_key, batch_size=batch_size, seq_len=seq_len,
+                                     num_batches=replay_batch_count(valid.size, batch_size, seq_len))
     metrics = {
         "score": score.mean(),
         "score_std": score.std(),
@@ -121,15 +179,16 @@ def trace_from_rows(agent_state, rows, valid, key) -> dict:
     return trace
 
 
-def episode_trace(agent_state, key, *, env: JaxEnv) -> dict:
-    """One test episode of the agent's policy on a JAX-native env, step by step."""
+def episode_trace(agent_state, key, *, env: JaxEnv, eval_policy: str) -> dict:
+    """One test episode of the agent's eval policy on a JAX-native env, step by step."""
     roll_key, loss_key = jax.random.split(key)
-    rows, valid = rollout_episodes(agent_state, env, roll_key, 1)
+    rows, valid = rollout_episodes(agent_state, env, roll_key, 1, eval_policy)
     return trace_from_rows(agent_state, rows, valid, loss_key)
 
 
-def evaluate(agent_state, buffer, key, *, env: JaxEnv, episodes: int, batch_size: int, seq_len: int) -> dict:
+def evaluate(agent_state, buffer, key, *, env: JaxEnv, episodes: int, batch_size: int, seq_len: int,
+             eval_policy: str) -> dict:
     """All eval metrics for one agent (one seed) on a JAX-native env; vmap for seeds."""
     roll_key, metrics_key = jax.random.split(key)
-    rows, valid = rollout_episodes(agent_state, env, roll_key, episodes)
+    rows, valid = rollout_episodes(agent_state, env, roll_key, episodes, eval_policy)
     return trajectory_metrics(agent_state, rows, valid, buffer, metrics_key, batch_size=batch_size, seq_len=seq_len)

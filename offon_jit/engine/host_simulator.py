@@ -10,7 +10,8 @@ run's own key, so a run's episodes do not depend on which other runs share the b
                 bursts of self-generated data collected in Python between them, due by the same rule
                 as the JAX path (fixed: the env-step counter reaches a multiple of N; adaptive: the
                 last evaluation armed it), appended with `commit` only for the runs that are due
-  evaluation    eval episodes on a host env, then the jitted `trajectory_metrics`
+  evaluation    eval episodes of the eval policy (`RunConfig.eval_policy`) on a host env, then the
+                jitted `trajectory_metrics`
   resume        simulators cannot be checkpointed: after a resume the training envs start fresh
                 episodes (seeded from the restored run keys), as DreamerV3's own resume does; device
                 state, buffers, counters and keys come from the checkpoint
@@ -64,6 +65,10 @@ class HostSimulator:
         self._envs: dict[tuple[str, int], object] = {}
         self.spec = self._env("eval", config.eval_episodes).spec
         self._last = None  # the training envs' latest step (None: start fresh episodes first)
+        # Built once, so every evaluation (and trace) of the study reuses one compiled policy.
+        mode = evaluate_lib.policy_mode(config.eval_policy)
+        self._eval_policy = jax.jit(jax.vmap(lambda a, c, o, f, k: agent_lib.policy_step(a, c, o, f, k, mode)))
+        self._eval_carry = jax.jit(jax.vmap(lambda a: agent_lib.initial_policy_carry(a, config.eval_episodes)))
 
     def _env(self, purpose: str, num_envs: int):
         if (purpose, num_envs) not in self._envs:
@@ -192,15 +197,15 @@ class HostSimulator:
         return burst
 
     # -- evaluation -----------------------------------------------------------------------
-    def _rollout(self, agents, keys, episodes: int):
-        """`episodes` episodes per run of the eval policy: replay-format rows (runs, episodes, L + 1, ...)
+    def _rollout(self, agents, keys):
+        """`eval_episodes` episodes per run of the eval policy: replay-format rows (runs, episodes, L + 1, ...)
         and the valid mask, as `evaluate.rollout_episodes` gives them on the JAX path."""
-        runs, length = len(keys), self.spec.episode_length
+        runs, length, episodes = len(keys), self.spec.episode_length, self.config.eval_episodes
         env = self._env("eval", runs * episodes)
-        policy = jax.jit(jax.vmap(lambda a, c, o, f, k: agent_lib.policy_step(a, c, o, f, k, "eval")))
+        policy = self._eval_policy
         seed_keys, policy_keys = (np.asarray(k) for k in jax.vmap(jax.random.split, out_axes=1)(jnp.asarray(keys)))
         step = env.reset(_host_seeds(seed_keys, salts.EVAL))
-        carry = jax.jit(jax.vmap(lambda a: agent_lib.initial_policy_carry(a, episodes)))(agents)
+        carry = self._eval_carry(agents)
         step_keys = jax.vmap(lambda k: jax.random.split(k, length + 1))(jnp.asarray(policy_keys))
         alive = np.ones(runs * episodes, bool)
         rows, valid = [], []
@@ -222,9 +227,9 @@ class HostSimulator:
         metrics = placement.map(partial(evaluate_lib.trajectory_metrics, batch_size=cfg.batch_size,
                                         seq_len=cfg.seq_len))
 
-        def evaluate(agents, buffer, keys, chunk):
+        def evaluate(agents, buffer, keys, point):
             roll_keys, metric_keys = jax.vmap(jax.random.split, out_axes=1)(jnp.asarray(keys))
-            rows, valid = self._rollout(agents, roll_keys, cfg.eval_episodes)
+            rows, valid = self._rollout(agents, roll_keys)
             return metrics(agents, rows, valid, buffer, metric_keys)
 
         return evaluate
@@ -234,7 +239,7 @@ class HostSimulator:
 
         def record(agents, keys):
             roll_keys, loss_keys = jax.vmap(jax.random.split, out_axes=1)(jnp.asarray(keys))
-            rows, valid = self._rollout(agents, roll_keys, self.config.eval_episodes)
+            rows, valid = self._rollout(agents, roll_keys)
             return from_rows(agents, rows, valid, loss_keys)
 
         return record

@@ -5,8 +5,10 @@
   abstract_state(inputs)            its shapes and dtypes, without computing it (restore target)
   collect_and_update(state, chunk, logged_indices) -> (state, outputs)   one eval interval of training
   evaluate(state, chunk) -> (state, {agent: metrics})   eval episodes, OOD ratio; arms adaptive bursts
+  evaluate_initial(state) -> {agent: metrics}   the same evaluation before the first update (env step 0);
+                                    a measurement only: it arms no burst (Alg. 2 checks after updates)
   trace(state) -> {agent: traces}   one final test episode per run (Figs. S3/S4)
-  evaluate_agent(agents, buffer, keys, chunk) -> metrics   one agent's evaluation (what `evaluate` calls)
+  evaluate_agent(agents, buffer, keys, point) -> metrics   one agent's evaluation (what `evaluate` calls)
 `inputs` is None for the Active phase and (buffers, hyperparameter values, frozen world models) for
 an offline phase (engine/run_files.py loads them). The simulator decides how envs are stepped:
 `JaxSimulator` inside the jitted programs, `HostSimulator` (engine/host_simulator.py) in Python
@@ -41,6 +43,7 @@ class PhaseProgram:
     evaluate: Callable[[dict, int], tuple[dict, dict]]
     trace: Callable[[dict], dict]
     evaluate_agent: Callable
+    evaluate_initial: Callable[[dict], dict]
     # The chunk's jit(shard_map(vmap)) program on JAX-native envs (None on host simulators), for
     # benchmarks to lower and time: (active, followers) for the Active phase, (run[, indices]) else.
     jitted_chunk: Callable | None = None
@@ -64,10 +67,15 @@ def make_simulator(config: RunConfig, devices: int = 0):
     return JaxSimulator(config)
 
 
-def eval_keys(phase: Phase, chunk: int, agent: str) -> np.ndarray:
-    """(runs, 2) keys of one agent's evaluation at one eval point."""
+def eval_point(chunk: int) -> int:
+    """A phase's eval points: 0 before its first update, chunk + 1 after its chunk `chunk`."""
+    return chunk + 1
+
+
+def eval_keys(phase: Phase, point: int, agent: str) -> np.ndarray:
+    """(runs, 2) keys of one agent's evaluation at one eval point (`eval_point`)."""
     keys = run_keys(list(phase.runs))
-    fold = lambda k: jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(k, salts.EVAL), chunk),  # noqa: E731
+    fold = lambda k: jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(k, salts.EVAL), point),  # noqa: E731
                                         VARIANTS[agent].salt)
     return np.asarray(jax.vmap(fold)(keys))
 
@@ -108,15 +116,23 @@ def build_phase(models: initial.StudyModels, phase: Phase, placement: RunPlaceme
     evaluate_agents = simulator.evaluator(models, phase, placement)
     arm = placement.map(interaction.arm)
 
-    def evaluate(state: dict, chunk: int) -> tuple[dict, dict]:
+    def measure(state: dict, point: int) -> dict:
         metrics = {}
         for agent in phase.agents:
             run = state[agent]
             buffer = run.buffer if run.buffer is not None else state["active"].buffer
-            metrics[agent] = evaluate_agents(run.agent, buffer, eval_keys(phase, chunk, agent), chunk)
+            metrics[agent] = evaluate_agents(run.agent, buffer, eval_keys(phase, point, agent), point)
+        return metrics
+
+    def evaluate(state: dict, chunk: int) -> tuple[dict, dict]:
+        metrics = measure(state, eval_point(chunk))
+        for agent in phase.agents:
             if VARIANTS[agent].interaction == "adaptive":
-                state = {**state, agent: arm(run, metrics[agent]["ood_ratio"])}
+                state = {**state, agent: arm(state[agent], metrics[agent]["ood_ratio"])}
         return state, metrics
+
+    def evaluate_initial(state: dict) -> dict:
+        return measure(state, 0)
 
     record = simulator.tracer(models, phase, placement)
 
@@ -124,7 +140,7 @@ def build_phase(models: initial.StudyModels, phase: Phase, placement: RunPlaceme
         return {agent: record(state[agent].agent, trace_keys(phase)) for agent in phase.agents}
 
     return PhaseProgram(phase, placement, init, abstract_state, collect_and_update, evaluate, trace, evaluate_agents,
-                        jitted_chunk)
+                        evaluate_initial, jitted_chunk)
 
 
 class JaxSimulator:
@@ -168,11 +184,12 @@ class JaxSimulator:
     def evaluator(self, models, phase: Phase, placement: RunPlacement):
         cfg = self.config
         mapped = placement.map(partial(evaluate_lib.evaluate, env=self.eval_env, episodes=cfg.eval_episodes,
-                                       batch_size=cfg.batch_size, seq_len=cfg.seq_len))
-        return lambda agents, buffer, keys, chunk: mapped(agents, buffer, keys)
+                                       batch_size=cfg.batch_size, seq_len=cfg.seq_len, eval_policy=cfg.eval_policy))
+        return lambda agents, buffer, keys, point: mapped(agents, buffer, keys)
 
     def tracer(self, models, phase: Phase, placement: RunPlacement):
-        return placement.map(partial(evaluate_lib.episode_trace, env=self.eval_env))
+        return placement.map(partial(evaluate_lib.episode_trace, env=self.eval_env,
+                                     eval_policy=self.config.eval_policy))
 
     def close(self) -> None:
         pass

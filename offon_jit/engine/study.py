@@ -8,11 +8,15 @@ writes the metrics of the runs it holds into process{p}/, per-run files go to th
 folders, checkpoints are written jointly, and process 0 merges every process's metrics at the end.
 No device state outlives its phase: the loop hands each phase's final state to `on_phase_end`
 (tests and benchmarks inspect it there) and keeps only the Active buffers the next phases need.
+Each phase that starts from its initial state is first evaluated at env step 0 (DreamerV3 v1's
+`eval_initial`); a phase continued from a checkpoint already wrote that row, so a resume neither
+repeats nor loses it.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Callable
 
@@ -120,9 +124,15 @@ class Study:
         if resume:
             if store is None:
                 raise ConfigError(f"--resume: {self.run_dir} was run with checkpoint_every=0, so it has no checkpoint")
-            start_phase, start_chunk, restored = checkpointing.restore_latest(self, store)
+            if store.all_steps():
+                start_phase, start_chunk, restored = checkpointing.restore_latest(self, store)
+            else:  # killed before its first checkpoint (its step-0 rows may be written): start again
+                print(f"warning: --resume: no checkpoint in {store.directory} yet; the run starts from the beginning",
+                      file=sys.stderr)
             later = {a for p in self.phases[start_phase + 1:] for a in p.agents}
-            truncate_rows(self.output_dir, start_chunk * cfg.eval_interval, set(self.phases[start_phase].agents), later)
+            # A phase that starts again rewrites its step-0 rows: keep none of its rows then.
+            kept_until = start_chunk * cfg.eval_interval if restored is not None else -1
+            truncate_rows(self.output_dir, kept_until, set(self.phases[start_phase].agents), later)
         writer = MetricsWriter(self.output_dir)
         progress = Progress(len(self.phases) * cfg.num_chunks, cfg.eval_interval * len(base_runs(cfg)),
                             enabled=self.show_progress)
@@ -135,11 +145,17 @@ class Study:
                 if phase_index < start_phase:
                     continue
                 program = self.program(phase)
-                if restored is not None:
-                    state, restored = restored, None
-                else:
+                fresh = restored is None
+                if fresh:
                     state, start_chunk = self.initial_state(phase, active_buffers), 0
+                else:
+                    state, restored = restored, None
                 phase_start = time.perf_counter()
+                if fresh:  # the env-step-0 evaluation, before any update
+                    rows = self._rows(phase, state, {agent: {} for agent in phase.agents},
+                                      program.evaluate_initial(state))
+                    _check_finite(rows, store is not None)
+                    writer.write(rows)
                 for chunk in range(start_chunk, cfg.num_chunks):
                     state, out = self.run_chunk(program, state, chunk)
                     state, metrics = program.evaluate(state, chunk)

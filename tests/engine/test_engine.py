@@ -41,9 +41,9 @@ def test_outputs_written(full_study):
     study, summary, _ = full_study
     run_dir = study.run_dir
     rows = read_rows(run_dir)
-    assert len(rows) == 3 * 2 * 2  # agents x seeds x eval points
+    assert len(rows) == 3 * 2 * 3  # agents x seeds x eval points (env step 0, then one per chunk)
     assert {r["agent"] for r in rows} == {"active", "passive", "tandem"}
-    assert sorted({r["env_steps"] for r in rows}) == [32, 64]
+    assert sorted({r["env_steps"] for r in rows}) == [0, 32, 64]
     csv_lines = (run_dir / "metrics.csv").read_text().strip().splitlines()
     assert len(csv_lines) == len(rows) + 1
     assert RunConfig.from_json((run_dir / "config.json").read_text()) == study.config
@@ -55,6 +55,29 @@ def test_outputs_written(full_study):
         assert np.isfinite(row["score"]) and row["eval_wm_loss"] > 0 and row["ood_ratio"] > 0
         assert row["train_steps"] == row["env_steps"] // 2  # one update every 2nd env step
     assert summary["final"].keys() == {"active", "passive", "tandem"}
+
+
+def test_step_zero_rows_evaluate_the_initial_agents(full_study):
+    """Each phase writes a row per agent and seed at env step 0, before any update: the evaluation of
+    the phase's initial state (initial parameters; for the Active phase, the prefilled buffer)."""
+    study, _, finals = full_study
+    rows = [r for r in read_rows(study.run_dir) if r["env_steps"] == 0]
+    assert sorted((r["agent"], r["seed"]) for r in rows) == [(a, s) for a in ("active", "passive", "tandem")
+                                                             for s in (0, 1)]
+    for row in rows:  # a measurement before training: no update, no train metrics
+        assert row["train_steps"] == 0 and not [k for k in row if k.startswith("train_") and k != "train_steps"]
+    for phase in study.phases:
+        state = study.initial_state(phase)
+        metrics = study.program(phase).evaluate_initial(state)
+        for agent in phase.agents:
+            initial, final = state[agent].agent.params["actor"], finals[phase.name][agent].agent.params["actor"]
+            assert not all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(initial),
+                                                                 jax.tree_util.tree_leaves(final)))
+            for i, run in enumerate(study.local_runs(phase)):
+                row = next(r for r in rows if r["agent"] == agent and r["seed"] == run.seed)
+                assert metrics[agent].keys() <= row.keys()
+                for name, values in metrics[agent].items():
+                    np.testing.assert_allclose(row[name], float(values[i]), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_active_buffer_holds_every_step(full_study):
@@ -131,7 +154,8 @@ def test_nan_stops_with_named_metric_and_keeps_checkpoint(tmp_path, monkeypatch)
         Study(config, progress=False).run()
     checkpoints = sorted(p.name for p in (tmp_path / "nan" / "checkpoints").iterdir() if p.name.isdigit())
     assert checkpoints == ["1"]  # the chunk-1 (good) state; the diverged chunk was not saved
-    assert len(read_rows(tmp_path / "nan")) == 4  # both agents' and seeds' rows of the first (good) eval point
+    # Both agents' and seeds' rows of the step-0 and the first (good) eval points.
+    assert sorted(r["env_steps"] for r in read_rows(tmp_path / "nan")) == [0] * 4 + [32] * 4
 
 
 def test_ood_ratio_is_one_when_eval_data_is_replay_data(full_study):
@@ -186,12 +210,13 @@ def test_cli_flags_map_onto_the_config_and_plot_regenerates(full_study, tmp_path
     study, _, _ = full_study
     parser = cli.build_parser()
     args = parser.parse_args(["run", "--task", "minatar/freeway", "--agents", "active,tandem", "--num-seeds", "3",
-                              "--env-steps", "8000", "--model", "imag_horizon=10", "--out-dir", str(tmp_path / "cli")])
+                              "--env-steps", "8000", "--model", "imag_horizon=10", "--eval-policy", "mode",
+                              "--out-dir", str(tmp_path / "cli")])
     from offon_jit.run_command import config_from_args
 
     config = config_from_args(args)
     assert config.task == "minatar/freeway" and config.agents == ("active", "tandem") and config.num_seeds == 3
-    assert config.model_overrides == (("imag_horizon", 10),)
+    assert config.model_overrides == (("imag_horizon", 10),) and config.eval_policy == "mode"
     assert config_from_args(parser.parse_args(["run"])) == RunConfig()  # no arguments: the main job
     for png in (study.run_dir / "plots").glob("*.png"):
         png.unlink()

@@ -38,7 +38,7 @@ def host_study(tmp_path_factory):
 def test_host_active_collects_real_frames_per_seed(host_study):
     study, _, _ = host_study
     rows = [r for r in read_rows(study.run_dir) if r["agent"] == "active"]
-    assert sorted((r["seed"], r["env_steps"]) for r in rows) == [(0, 32), (0, 64), (1, 32), (1, 64)]
+    assert sorted((r["seed"], r["env_steps"]) for r in rows) == [(s, t) for s in (0, 1) for t in (0, 32, 64)]
     for row in rows:
         assert np.isfinite(row["score"]) and row["eval_wm_loss"] > 0 and 1 <= row["episode_length"] <= 30
     buffers = [load_buffer(study.layout.active_buffer(f"seed{s}")) for s in (0, 1)]
@@ -50,7 +50,8 @@ def test_host_active_collects_real_frames_per_seed(host_study):
 
 @pytest.mark.parametrize("agent, runs, bursts", [
     ("passive_fixed", [16, 32], [3, 1]),  # due at env steps 16, 32 and 48; at 32
-    ("passive_auto", [0.01, 1000.0], [1, 0]),  # armed by the first evaluation only when the threshold is tiny
+    # armed by the first evaluation after an update (the step-0 one arms none) only when the threshold is tiny
+    ("passive_auto", [0.01, 1000.0], [1, 0]),
 ])
 def test_host_bursts_have_exact_sizes_and_leave_stored_data_alone(host_study, agent, runs, bursts):
     study, _, finals = host_study
@@ -108,17 +109,25 @@ def kill_at_chunk_call(monkeypatch, call: int) -> None:
 
 
 def test_host_offline_phase_killed_and_resumed_equals_uninterrupted(host_study, tmp_path, monkeypatch, capsys):
-    """Killed in passive_fixed's second chunk (its buffer already holds a burst), resumed from the checkpoint
-    after its first: the rows written are exactly the missing ones, with the uninterrupted values. Then the
-    final checkpoint's newest replay increment is corrupted: a resume names the file, falls back to the
-    checkpoint before, trains the last chunk again and still ends where the uninterrupted run does."""
+    """Killed in passive_fixed's first chunk (after its step-0 rows, before any checkpoint): a resume starts
+    again and writes the step-0 rows once. Killed then in its second chunk (its buffer already holds a burst),
+    resumed from the checkpoint after its first: the rows written are exactly the missing ones, with the
+    uninterrupted values. Then the final checkpoint's newest replay increment is corrupted: a resume names
+    the file, falls back to the checkpoint before, trains the last chunk again and still ends where the
+    uninterrupted run does."""
     study, _, _ = host_study
     config = host_config(tmp_path, "killed", agents=("passive_fixed",), active_run=str(study.run_dir))
-    kill_at_chunk_call(monkeypatch, 2)
+    kill_at_chunk_call(monkeypatch, 1)
     with pytest.raises(SimulatedKill):
         Study(config, progress=False).run()
     monkeypatch.undo()
-    assert [r["env_steps"] for r in read_rows(config.run_dir)] == [32] * 4
+    assert [r["env_steps"] for r in read_rows(config.run_dir)] == [0] * 4
+    kill_at_chunk_call(monkeypatch, 2)
+    with pytest.raises(SimulatedKill):
+        Study(config, progress=False).run(resume=True)
+    monkeypatch.undo()
+    assert "no checkpoint" in capsys.readouterr().err
+    assert [r["env_steps"] for r in read_rows(config.run_dir)] == [0] * 4 + [32] * 4
     with pytest.raises(ConfigError, match="--resume"):
         Study(config, progress=False).run()
     expected = [r for r in read_rows(study.run_dir) if r["agent"] == "passive_fixed"]

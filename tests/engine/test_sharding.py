@@ -91,7 +91,7 @@ def test_two_processes_complete_a_study_and_merge_outputs(sharded_runs, tmp_path
     assert {r["seed"] for r in read_rows(out / "process0")} == {0, 1, 2, 3}
     assert {r["seed"] for r in read_rows(out / "process1")} == {4, 5, 6, 7}
     merged = read_rows(out)
-    assert len(merged) == 2 * 8 * 2  # agents x seeds x eval points
+    assert len(merged) == 2 * 8 * 3  # agents x seeds x eval points (env step 0, 16, 32)
     # Active and Passive runs do not depend on whether a Tandem trained beside them.
     expected = [r for r in read_rows(reference / "one_device") if r["agent"] != "tandem"]
     assert_rows_close(expected, merged, rtol=1e-3, atol=1e-3)
