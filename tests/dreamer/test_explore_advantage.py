@@ -17,7 +17,7 @@ import pytest
 from offon_jit.dreamer import actor_critic as ac
 from offon_jit.dreamer import plan2explore as p2e
 from offon_jit.dreamer.normalizer import ReturnNormState, init_return_norm
-from tests.dreamer import test_actor_critic_values as V
+from tests.dreamer import v1_reference as V
 
 KIND = "continuous"
 P2E_CONFIG = V.CONFIG.replace(disag_models=4)  # only the ensemble reads it; actor_loss runs on V.CONFIG
