@@ -31,6 +31,8 @@ def add_experiment_command(subcommands) -> None:
 def experiment_command(args: argparse.Namespace) -> int:
     from experiments.catalog import EXPERIMENTS
     from experiments.runner import run_experiment
+    from experiments.spec import random_scores_path
+    from offon_jit.analysis.random_scores import read_cache
 
     if args.name == "list":  # titles name every stand-in task at this scale (none at paper scale)
         for name, experiment in EXPERIMENTS.items():
@@ -42,6 +44,13 @@ def experiment_command(args: argparse.Namespace) -> int:
     if unknown:
         print(f"offon-jit experiment: unknown experiment {unknown[0]!r}; choose from {', '.join(EXPERIMENTS)}, "
               "all or list", file=sys.stderr)
+        return 2
+    # A corrupt random-score cache would only surface after training: check it before any run.
+    cache = random_scores_path(args.out_root)
+    try:
+        read_cache(cache)
+    except ValueError as error:
+        print(f"offon-jit experiment: {error}", file=sys.stderr)
         return 2
     for name in names:
         result = run_experiment(name, args.scale, args.out_root, progress=not args.no_progress, devices=args.devices)
