@@ -19,6 +19,9 @@ from __future__ import annotations
 from experiments.spec import Experiment, StudySpec, study_label
 
 SMOKE_TASK = "debug/point_reach"
+# The evidence scale's stand-in: a JAX-native task whose Active beat a random policy in a 2K-step pilot and
+# whose Passive the paper found often out of distribution (experiments/results/evidence-cpu-2cores/README.md).
+EVIDENCE_TASK = "dmc/cheetah_run-proprio"
 MAZE_PROPRIO = "dmc/point_mass_maze-proprio"  # smoke stand-in for the vision maze: JAX-native, positions in obs
 MAZE = "dmc/point_mass_maze-vision"
 CHEETAH = "dmc/cheetah_run-vision"
@@ -54,12 +57,29 @@ EXPL_DATA = StudySpec("expl_data", ("active", "passive", "passive_same_init", "t
 FIG6_LABELS = tuple(study_label(agent, EXPL_DATA.name) for agent in ("active", "passive", "tandem"))
 EXPL_LABELS = tuple(study_label(agent, EXPL_DATA.name) for agent in EXPL_DATA.agents)
 THRESHOLDS = (2.0, 1.65, 1.35, 1.2)
+# The evidence experiment's studies: one Active serves Figs. 3, 4 and 8's agents (one Active instead of three
+# identical ones), and one Active-expl serves Fig. 6's; the paper's fixed N = 4K and 20K of 1M env steps add
+# 50% and 10% of the buffer, as N = 512 and 2560 do with 256-step bursts at the evidence scale.
+CORE = StudySpec("core", ("active", "passive", "tandem", "passive_expert", "passive_fixed", "passive_auto"),
+                 SELF_GENERATED.settings,
+                 scale_settings=(("smoke", (("fixed_intervals", (200, 400)),)),
+                                 ("cpu", (("fixed_intervals", (500, 2_000)),)),
+                                 ("evidence", (("fixed_intervals", (512, 2_560)),))))
+CORE_EXPL = StudySpec("expl_data", ("active", "passive", "tandem"), (("expl_weights", (1.0,)),))
+# Which evidence study plays each role the findings name (offon_jit.analysis.evidence.FINDINGS).
+EVIDENCE_ROLES = {"base": CORE.name, "splits": CORE.name, "self_generated": CORE.name, "expl_data": CORE_EXPL.name}
 
 
 def smoke(paper_tasks: tuple[str, ...], default: str = SMOKE_TASK) -> dict:
     """Smoke (and cpu) stand-ins: every paper task runs `default`, except the vision maze, which runs its
-    JAX-native proprio version (the heatmap and trace renderers read positions from its observation)."""
-    return {"smoke": {task: MAZE_PROPRIO if task == MAZE else default for task in paper_tasks}}
+    JAX-native proprio version (the heatmap and trace renderers read positions from its observation).
+    The evidence scale runs EVIDENCE_TASK where the smoke scale runs SMOKE_TASK."""
+    def stand_in(task: str, run: str) -> str:
+        return MAZE_PROPRIO if task == MAZE else run
+
+    evidence = EVIDENCE_TASK if default == SMOKE_TASK else default
+    return {"smoke": {task: stand_in(task, default) for task in paper_tasks},
+            "evidence": {task: stand_in(task, evidence) for task in paper_tasks}}
 
 
 def _entry(name, title, paper_tasks, studies, render, source, stand_in=SMOKE_TASK, **kwargs) -> Experiment:
@@ -69,7 +89,7 @@ def _entry(name, title, paper_tasks, studies, render, source, stand_in=SMOKE_TAS
 
 NOT_NAMED = "the paper's text does not name {}: unverified (only the figure's panel titles would settle it)"
 # Figs. S10-S17 and Table S2 cover all 31 tasks; the smoke and cpu scales run the JAX-native maze as itself.
-ALL_TASK_STAND_INS = {"smoke": {**smoke(TABLE_S2_TASKS)["smoke"], MAZE_PROPRIO: MAZE_PROPRIO}}
+ALL_TASK_STAND_INS = {scale: {**mapping, MAZE_PROPRIO: MAZE_PROPRIO} for scale, mapping in smoke(TABLE_S2_TASKS).items()}
 ALL_31 = "App. A.8: 'the complete results in 31 tasks' (Table S2's rows)"
 WIDE_GRID = (("normalized", True), ("max_columns", 8))  # 31 tasks + the mean: four rows of eight panels
 
@@ -144,6 +164,11 @@ EXPERIMENTS = {e.name: e for e in (
            (EXPL_SWEEP,), "curves", "App. A.8.1: 'In Fig. S9, we show all three analyzed tasks ... 0.5 for task "
            "Quadruped Run - Vision, 0.9 for tasks Point Mass Maze - Vision and Pick-Place - Proprio'",
            stand_in=MAZE_PROPRIO, baseline=TASK_ONLY_ACTIVE, reference=TASK_ONLY_ACTIVE),
+    _entry("evidence", "The paper's findings (a)-(e) as comparisons with 95% intervals and verdicts: Figs. 3, 4, 6 "
+           "and 8 from one task-oriented and one pure-exploration study", FIG3_TASKS[:3], (CORE, CORE_EXPL),
+           "evidence", "Figs. 3, 4, 6 and 8 (see those entries); at paper scale the three tasks Figs. 4 and 6 share "
+           "with Fig. 3", metrics=("score", "eval_wm_loss", "ood_ratio", "self_generated_pct"),
+           options=(("roles", tuple(EVIDENCE_ROLES.items())),)),
     _entry("tableS2", "Table S2: self-generated data added by adaptive Passive agents, % of the Active buffer",
            TABLE_S2_TASKS, (SELF_GENERATED,), "table",
            "Table S2: 'Percentage of added self-generated data by Passive+Auto interact agents', one row per "

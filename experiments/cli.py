@@ -13,15 +13,17 @@ import argparse
 import json
 import sys
 
+from experiments.spec import SCALES
 from offon_jit import cli as library_cli
 
 
 def add_experiment_command(subcommands) -> None:
     parser = subcommands.add_parser("experiment", help="regenerate a paper figure or table (list: show them all)")
     parser.add_argument("name", help="fig2 ... fig8, figS1 ... figS17, tableS2, 'all', or 'list'")
-    parser.add_argument("--scale", default="smoke", choices=("smoke", "cpu", "paper"),
+    parser.add_argument("--scale", default="smoke", choices=SCALES,
                         help="smoke: minutes on a CPU; cpu: long enough to learn on a CPU (tens of minutes); "
-                        "paper: the paper's protocol (default: smoke)")
+                        "evidence: a task where online/offline differences can appear, 3 seeds (about two hours "
+                        "for the `evidence` experiment on a 2-core CPU); paper: the paper's protocol (default: smoke)")
     parser.add_argument("--out-root", default="runs/experiments", help="where studies and figures go")
     parser.add_argument("--devices", type=int, default=0, help="devices to shard runs over (0: all that divide them)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -14,6 +14,7 @@ the normalised mean) with Welch's t-test against the experiment's reference Acti
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import textwrap
 import warnings
@@ -295,6 +296,77 @@ def render_table(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -
     return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
 
 
+# The figures the evidence experiment draws from its studies: (name, roles shown, agent variants, metrics).
+EVIDENCE_FIGURES = (
+    ("fig3", ("base",), ("active", "passive", "tandem"), ("score", "eval_wm_loss", "ood_ratio")),
+    ("fig4", ("splits",), ("active", "passive", "passive_expert"), ("score", "eval_wm_loss")),
+    ("fig6", ("base", "expl_data"), ("active", "passive", "tandem"), ("score", "eval_wm_loss")),
+    ("fig8", ("self_generated",), ("active", "passive", "passive_fixed", "passive_auto"),
+     ("score", "eval_wm_loss", "ood_ratio", "self_generated_pct")),
+)
+
+
+def evidence_finals(studies: dict, roles: dict, tasks) -> dict:
+    """{task: {(role, label, metric): {seed: final value}}} for the findings (analysis.evidence)."""
+    out = {}
+    for task in tasks:
+        finals = {}
+        for role, study in roles.items():
+            if (task, study) not in studies:
+                continue
+            rows = read_rows(studies[(task, study)])
+            for metric in analysis.evidence.METRICS:
+                if not any(metric in row for row in rows):
+                    continue
+                for label, by_seed in analysis.final_seed_values(rows, metric).items():
+                    finals[(role, label, metric)] = {seed: value for seed, (_, value) in by_seed.items()}
+        out[task] = finals
+    return out
+
+
+def _study_facts(run_dir) -> dict:
+    summary = RunLayout(run_dir).summary
+    facts = {"run_dir": pathlib.Path(run_dir).name}
+    if summary.exists():
+        saved = json.loads(summary.read_text())
+        facts.update({k: saved.get(k) for k in ("wall_time_s", "phase_time_s", "placement")})
+    return facts
+
+
+def render_evidence(experiment: Experiment, studies: dict, out_dir: pathlib.Path, *,
+                    cache_file: pathlib.Path) -> pathlib.Path:
+    """evidence.json/.md (the findings' verdicts), evidence.png (their intervals), and Figs. 3, 4, 6 and 8 as
+    evidence_figN.png/.csv drawn from the evidence studies."""
+    roles = dict(dict(experiment.options)["roles"])
+    tasks = list(dict.fromkeys(task for task, _ in studies))
+    random_scores = random_policy_scores(studies, cache_file)
+    configs = {study: _config(run_dir) for (_, study), run_dir in studies.items()}
+    context = {
+        "experiment": experiment.name, "title": experiment.title,
+        "settings": {study: json.loads(config.to_json()) for study, config in configs.items()},
+        "tasks": {task: {"random_policy_score": random_scores.get(task),
+                         "studies": {study: _study_facts(run_dir) for (t, study), run_dir in studies.items()
+                                     if t == task}} for task in tasks},
+    }
+    document = analysis.evidence.build_evidence(evidence_finals(studies, roles, tasks), context=context)
+    analysis.evidence.validate_evidence(document)
+    (out_dir / "evidence.json").write_text(json.dumps(document, indent=1) + "\n")
+    (out_dir / "evidence.md").write_text(f"# {experiment.title}\n\n{analysis.markdown_summary(document)}")
+    for name, shown_roles, variants, metrics in EVIDENCE_FIGURES:
+        shown_studies = {(task, roles[role]) for role in shown_roles for task in tasks}
+        subset = {key: run_dir for key, run_dir in studies.items() if key in shown_studies}
+        labels = [label for label in analysis.curve_styles(row for rows in task_rows(experiment, subset).values()
+                                                           for row in rows)
+                  if label.split(" (")[0].split(" [")[0] in variants]
+        figure = dataclasses.replace(
+            experiment, name=f"{experiment.name}_{name}", title=f"{name} from the {experiment.name} studies",
+            studies=tuple(spec for spec in experiment.studies if spec.name in {roles[r] for r in shown_roles}),
+            metrics=metrics, labels=tuple(labels), options=(("normalized", False),),
+            baseline="active" if name == "fig6" else None)
+        render_curves(figure, subset, out_dir, cache_file=cache_file)
+    return analysis.save_figure(analysis.plot_evidence(document, experiment.title), out_dir / "evidence.png")
+
+
 def _first_tag(run_dir) -> str:
     config = _config(run_dir)
     return base_runs(config)[0].tag(config)
@@ -308,5 +380,6 @@ RENDERERS = {
     "decoded": render_decoded,
     "table": render_table,
     "added_data": render_added_data,
+    "evidence": render_evidence,
 }
-NORMALISING_RENDERERS = ("curves", "added_data")  # they may need the random-policy scores
+NORMALISING_RENDERERS = ("curves", "added_data", "evidence")  # they may need the random-policy scores

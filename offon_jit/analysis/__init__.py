@@ -17,6 +17,8 @@ has a companion that returns the numbers it draws as a list of dicts (write them
                       baseline_scores                          dashed baselines of Figs 6, 7, S9, S16
     statistics        welch_test                               the tables' test (scipy, unequal variances)
     added_data        plot_score_vs_added_data / score_vs_added_data   Fig. S15
+    evidence          build_evidence / validate_evidence      the paper's findings (a)-(e): 95% intervals, verdicts
+    evidence_report   plot_evidence / markdown_summary        evidence.png and evidence.md
 """
 
 from offon_jit.analysis.added_data import plot_score_vs_added_data, score_vs_added_data
@@ -80,11 +82,14 @@ from offon_jit.analysis.rows import (
     validate_rows,
     validate_task_rows,
 )
+from offon_jit.analysis import evidence
+from offon_jit.analysis.evidence_report import markdown_summary, plot_evidence
 from offon_jit.analysis.statistics import WelchTest, format_test, welch_test
 from offon_jit.analysis.style import CurveStyle, curve_styles, save_figure
 from offon_jit.analysis.tables import (
     REFERENCE_LABEL,
     baseline_scores,
+    final_seed_values,
     final_values,
     markdown_table,
     self_generated_table,
@@ -116,10 +121,13 @@ __all__ = [
     "draw_curves",
     "draw_maze",
     "draw_visitation",
+    "evidence",
+    "final_seed_values",
     "final_values",
     "format_test",
     "grid_rows",
     "has_frames",
+    "markdown_summary",
     "markdown_table",
     "max_loss_step",
     "measure_random_score",
@@ -132,6 +140,7 @@ __all__ = [
     "plot_curve_grid",
     "plot_decoded_vs_true",
     "plot_episode_traces",
+    "plot_evidence",
     "plot_maze_figure",
     "plot_score_vs_added_data",
     "plot_visitation_heatmaps",

@@ -161,3 +161,34 @@ def test_an_active_below_the_random_policy_leaves_the_normalised_score_undefined
         figure = render.render(EXPERIMENTS["figS15"], {(t, "self_generated"): fake_study(tmp_path, EXPERIMENTS[
             "figS15"].studies[0], t) for t in (REACH, MAZE)}, tmp_path / SCALE / "figures", random_scores_file=cache)
     assert figure.exists() and not (tmp_path / SCALE / "figures" / "figS15_final.csv").exists()
+
+
+def test_evidence_renders_every_finding_and_the_four_figures_from_saved_rows(tmp_path):
+    """`offon-jit experiment evidence` from fake studies: a valid evidence.json whose claims use the rows' numbers."""
+    import json
+
+    from offon_jit.analysis import evidence
+
+    cache = tmp_path / "random_scores.json"
+    reach = RandomPolicySetting(REACH, RANDOM_POLICY_EPISODES, RANDOM_POLICY_SEED, 50)
+    write_cache(cache, {reach.key: {**reach.fields(), "mean": 3.0}})
+    experiment = EXPERIMENTS["evidence"]
+    (task,) = experiment.tasks_for(SCALE)
+    studies = {(task, spec.name): fake_study(tmp_path, spec, task) for spec in experiment.studies}
+    out = tmp_path / SCALE / "figures"
+    out.mkdir(parents=True)
+    assert render.render(experiment, studies, out, random_scores_file=cache) == out / "evidence.png"
+    document = json.loads((out / "evidence.json").read_text())
+    evidence.validate_evidence(document)
+    assert document["tasks"][task]["random_policy_score"] == 3.0
+    (claim_a, _) = document["findings"]["a"]["per_task"][task]["claims"]
+    assert claim_a["higher_values"]["values"] == pytest.approx(list(finals(task, "active")))
+    assert claim_a["lower_values"]["values"] == pytest.approx(list(finals(task, "passive")))
+    assert claim_a["verdict"] == "inconclusive"  # active - passive = 4 + 3 seed spread over 2 seeds: wide interval
+    assert document["findings"]["b"]["verdict"] == "not reproduced"  # equal eval losses and OOD ratios
+    claims_e = document["findings"]["e"]["per_task"][task]["claims"]
+    assert [c["factor"] for c in claims_e] == [evidence.RECOVERY, 1.0, 1.0]  # recovery + two fixed schedules
+    for name in ("fig3", "fig4", "fig6", "fig8"):
+        assert (out / f"evidence_{name}.png").stat().st_size > 5_000
+        assert (out / f"evidence_{name}.csv").exists()
+    assert "| e |" in (out / "evidence.md").read_text()
