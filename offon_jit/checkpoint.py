@@ -13,11 +13,34 @@ from __future__ import annotations
 import pathlib
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 
 class CheckpointError(RuntimeError):
     pass
+
+
+def _is_empty(leaf) -> bool:
+    return getattr(leaf, "size", None) == 0 and hasattr(leaf, "shape")
+
+
+def without_empty(tree):
+    """`tree` with its zero-size arrays (which orbax refuses to write, e.g. an MJX state's `act` when the
+    model has no actuator activations) replaced by None: they carry no data, the restore target rebuilds them."""
+    return jax.tree_util.tree_map(lambda x: None if _is_empty(x) else x, tree)
+
+
+def with_empty(restored, like):
+    """Put back the zero-size arrays `without_empty` dropped, shaped, typed and placed as in `like`."""
+    def refill(target, value):
+        if not _is_empty(target):
+            return value
+        zeros = np.zeros(target.shape, target.dtype)
+        sharding = getattr(target, "sharding", None)
+        return jax.device_put(zeros, sharding) if sharding is not None else jax.numpy.asarray(zeros)
+
+    return jax.tree_util.tree_map(refill, like, restored)
 
 
 class CheckpointStore:
@@ -27,7 +50,7 @@ class CheckpointStore:
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, step: int, state, meta: dict) -> None:
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        args = ocp.args.Composite(state=ocp.args.StandardSave(without_empty(state)), meta=ocp.args.JsonSave(meta))
         self._manager.save(step, args=args, force=True)
         self._manager.wait_until_finished()
 
@@ -51,7 +74,7 @@ class CheckpointStore:
 
     def restore(self, step: int, like):
         """Restore the state saved at `step` into the structure (and shardings) of `like`."""
-        target = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
+        target = without_empty(jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like))
         args = ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore())
         try:
             restored = self._manager.restore(step, args=args)
@@ -60,7 +83,7 @@ class CheckpointStore:
                 f"checkpoint {self.directory / str(step)} cannot be restored into this run's state "
                 f"(corrupt, or saved with a different config): {type(err).__name__}: {err}"
             ) from err
-        return restored["state"], restored["meta"]
+        return with_empty(restored["state"], like), restored["meta"]
 
     def close(self) -> None:
         self._manager.close()
