@@ -353,6 +353,8 @@ def render_evidence(experiment: Experiment, studies: dict, out_dir: pathlib.Path
     (out_dir / "evidence.json").write_text(json.dumps(document, indent=1) + "\n")
     (out_dir / "evidence.md").write_text(f"# {experiment.title}\n\n{analysis.markdown_summary(document)}")
     for name, shown_roles, variants, metrics in EVIDENCE_FIGURES:
+        if not set(shown_roles) <= set(roles):  # an experiment for some findings draws only their figures
+            continue
         shown_studies = {(task, roles[role]) for role in shown_roles for task in tasks}
         subset = {key: run_dir for key, run_dir in studies.items() if key in shown_studies}
         labels = [label for label in analysis.curve_styles(row for rows in task_rows(experiment, subset).values()

@@ -23,10 +23,14 @@ SCALE_SETTINGS = {
     "cpu": dict(preset="tiny", num_seeds=2, env_steps=4_000, batch_size=8, seq_len=32, eval_interval=500,
                 eval_episodes=4, prefill=512, burst_steps=256, checkpoint_every=2, disag_models=8,
                 record_traces=True),
-    "evidence": dict(preset="tiny", num_seeds=3, env_steps=10_000, batch_size=8, seq_len=16,
+    "evidence": dict(preset="tiny", num_seeds=3, env_steps=6_000, batch_size=8, seq_len=16,
                      train_every=4, eval_interval=1_000, eval_episodes=4, prefill=500, burst_steps=256,
                      checkpoint_every=2, disag_models=8, record_traces=True),
 }
+# "evidence_long": the evidence scale with 2.5x the env steps, for the one study (Active, Passive, Tandem) that
+# findings (a) and (b) need (the `evidence_ab` experiment, about 35 minutes on a 2-core CPU).
+SCALE_SETTINGS["evidence_long"] = {**SCALE_SETTINGS["evidence"], "env_steps": 15_000}
+EVIDENCE_SCALES = ("evidence", "evidence_long")  # they run catalog.EVIDENCE_TASK where smoke runs SMOKE_TASK
 SCALES = tuple(SCALE_SETTINGS)
 
 # The normalised score's 0: a uniform-random policy's mean episode score per task, measured over this

@@ -15,7 +15,7 @@ import envs
 from envs.registry import paper_task_names
 from experiments.catalog import EVIDENCE_TASK, EXPERIMENTS, SMOKE_TASK, TABLE_S2_TASKS
 from experiments.runner import get_experiment, run_experiment, study_dir
-from experiments.spec import CHEAP_SCALES, SCALES, Experiment, StudySpec, random_scores_path, study_label
+from experiments.spec import CHEAP_SCALES, EVIDENCE_SCALES, SCALES, Experiment, StudySpec, random_scores_path, study_label
 
 PAPER_ITEMS = {"fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "figS1", "figS2", "figS3", "figS4", "figS5",
                "figS6", "figS7", "figS8", "figS9", "tableS2", "figS10", "figS11", "figS12", "figS13", "figS14",
@@ -105,7 +105,7 @@ def test_supplementary_figures_show_the_papers_agents_on_all_31_tasks(name):
     else:
         assert name == "figS15" and experiment.render == "added_data"
     for scale in CHEAP_SCALES:
-        stand_in = EVIDENCE_TASK if scale == "evidence" else SMOKE_TASK
+        stand_in = EVIDENCE_TASK if scale in EVIDENCE_SCALES else SMOKE_TASK
         assert set(experiment.tasks_for(scale)) == {stand_in, "dmc/point_mass_maze-proprio"}
         replaced = 31 - 2 - (stand_in in TABLE_S2_TASKS)  # the maze runs as itself; so does a paper-task stand-in
         assert f"{stand_in} stands in for {replaced} of its 31 paper tasks" in experiment.title_for(scale)
