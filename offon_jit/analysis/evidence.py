@@ -227,8 +227,23 @@ def agent_summaries(finals: Finals, metrics: Sequence[str]) -> dict:
 METRICS = ("score", "eval_wm_loss", "ood_ratio", "self_generated_pct")
 
 
-def build_evidence(task_finals: Mapping[str, Finals], *, context: Mapping | None = None) -> dict:
-    """evidence.json's content: every finding per task, combined across tasks, with the method stated."""
+def active_above_random(finals: Finals, random_score: float) -> dict:
+    """The precondition the pilots checked: the Active's final score minus the random policy's (a fixed number,
+    measured over 100 episodes), with its t-interval over seeds and the same verdict rule as a claim."""
+    values = finals.get(("base", "active", "score"))
+    if values is None:
+        return {"verdict": INCONCLUSIVE, "note": "no Active score"}
+    interval = mean_interval([v - random_score for v in values.values()])
+    margin = EQUIVALENCE_MARGIN * max(abs(interval["mean"] + random_score), abs(random_score))
+    return {"claim": "score: active [base] > random policy", "random_policy_score": random_score,
+            "difference": interval["mean"], "ci_low": interval["ci_low"], "ci_high": interval["ci_high"],
+            "n": interval["n"], "margin": float(margin), "verdict": claim_verdict(interval, margin)}
+
+
+def build_evidence(task_finals: Mapping[str, Finals], *, context: Mapping | None = None,
+                   random_scores: Mapping[str, float] | None = None) -> dict:
+    """evidence.json's content: every finding per task, combined across tasks, with the method stated (and,
+    given the tasks' random-policy scores, whether each task's Active beat random play at all)."""
     findings = {}
     for finding in FINDINGS:
         per_task = {task: evaluate_finding(finding, finals) for task, finals in task_finals.items()}
@@ -252,6 +267,8 @@ def build_evidence(task_finals: Mapping[str, Finals], *, context: Mapping | None
                                     "else inconclusive (the same rule across tasks)"},
         },
         "agents": {task: agent_summaries(finals, METRICS) for task, finals in task_finals.items()},
+        "active_above_random": {task: active_above_random(finals, random_scores[task])
+                                for task, finals in task_finals.items() if task in (random_scores or {})},
         "findings": findings,
     }
 

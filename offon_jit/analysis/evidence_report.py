@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Mapping
 
 import numpy as np
@@ -48,7 +49,7 @@ def plot_evidence(document: Mapping, title: str = ""):
                       fontsize="x-small")
         ax.set_xlabel("difference / larger mean (95% interval); dashed: the margin")
         if title:
-            ax.set_title(title, fontsize="small")
+            ax.set_title(textwrap.fill(title, 100), fontsize="small", loc="right")
     return figure
 
 
@@ -62,6 +63,10 @@ def markdown_summary(document: Mapping) -> str:
     for key, finding in document["findings"].items():
         notes = "; ".join(r["note"] for r in finding["per_task"].values() if r.get("note"))
         lines.append(f"| {key} | {finding['statement']} | {finding['verdict']}{f' ({notes})' if notes else ''} |")
+    for task, check in document.get("active_above_random", {}).items():
+        lines += ["", f"Precondition on {task}: Active final score - random policy's ({_number(check.get('random_policy_score'))})"
+                  f" = {_number(check.get('difference'))} [{_number(check.get('ci_low'))}, {_number(check.get('ci_high'))}]"
+                  f": {check['verdict']}"]
     lines += ["", "| finding | task | claim | higher mean [95% CI] | lower mean [95% CI] | difference [95% CI] | "
               "p | verdict |", "|---|---|---|---|---|---|---|---|"]
     for row in claim_rows(document):

@@ -153,3 +153,15 @@ def test_forest_plot_draws_every_claim():
     assert len(ax.get_yticks()) == len(evidence_report.claim_rows(document))
     first = evidence_report.claim_rows(document)[0]
     assert math.isfinite(evidence_report.relative(first, first["difference"]))
+
+
+def test_active_above_random_is_a_one_sample_interval_against_the_random_score():
+    finals = paper_like_finals()
+    document = evidence.build_evidence({"task/x": finals}, random_scores={"task/x": 90.0})
+    check = document["active_above_random"]["task/x"]
+    low, high = stats.t.interval(0.95, 2, loc=10.0, scale=stats.sem([10.0, 12.0, 8.0]))
+    assert check["difference"] == pytest.approx(10.0) and (check["ci_low"], check["ci_high"]) == pytest.approx((low, high))
+    assert check["verdict"] == REPRODUCED
+    assert evidence.build_evidence({"task/x": finals}, random_scores={"task/x": 100.0})["active_above_random"][
+        "task/x"]["verdict"] == NOT_REPRODUCED  # the Active's mean is the random score: within the margin
+    assert "Precondition on task/x" in evidence_report.markdown_summary(document)

@@ -181,6 +181,8 @@ def test_evidence_renders_every_finding_and_the_four_figures_from_saved_rows(tmp
     document = json.loads((out / "evidence.json").read_text())
     evidence.validate_evidence(document)
     assert document["tasks"][task]["random_policy_score"] == 3.0
+    above = document["active_above_random"][task]
+    assert above["difference"] == pytest.approx(finals(task, "active").mean() - 3.0)
     (claim_a, _) = document["findings"]["a"]["per_task"][task]["claims"]
     assert claim_a["higher_values"]["values"] == pytest.approx(list(finals(task, "active")))
     assert claim_a["lower_values"]["values"] == pytest.approx(list(finals(task, "passive")))
