@@ -27,9 +27,9 @@ SCALE_SETTINGS = {
                      train_every=4, eval_interval=1_000, eval_episodes=4, prefill=500, burst_steps=256,
                      checkpoint_every=2, disag_models=8, record_traces=True),
 }
-# "evidence_long": the evidence scale with 2.5x the env steps, for the one study (Active, Passive, Tandem) that
-# findings (a) and (b) need (the `evidence_ab` experiment, about 35 minutes on a 2-core CPU).
-SCALE_SETTINGS["evidence_long"] = {**SCALE_SETTINGS["evidence"], "env_steps": 15_000}
+# "evidence_long": the evidence scale with 4x the env steps, for the one study (Active, Passive, Tandem) that
+# findings (a) and (b) need (the `evidence_ab` experiment, about 40 minutes on a 2-core CPU).
+SCALE_SETTINGS["evidence_long"] = {**SCALE_SETTINGS["evidence"], "env_steps": 24_000}
 EVIDENCE_SCALES = ("evidence", "evidence_long")  # they run catalog.EVIDENCE_TASK where smoke runs SMOKE_TASK
 SCALES = tuple(SCALE_SETTINGS)
 
