@@ -65,7 +65,7 @@ CORE = StudySpec("core", ("active", "passive", "tandem", "passive_expert", "pass
                  SELF_GENERATED.settings,
                  scale_settings=(("smoke", (("fixed_intervals", (200, 400)),)),
                                  ("cpu", (("fixed_intervals", (500, 2_000)),)),
-                                 ("evidence", (("fixed_intervals", (512,)),))))
+                                 *((scale, (("fixed_intervals", (512,)),)) for scale in EVIDENCE_SCALES)))
 CORE_EXPL = StudySpec("expl_data", ("active", "passive", "tandem"), (("expl_weights", (1.0,)),))
 # Which evidence study plays each role the findings name (offon_jit.analysis.evidence.FINDINGS).
 EVIDENCE_ROLES = {"base": CORE.name, "splits": CORE.name, "self_generated": CORE.name, "expl_data": CORE_EXPL.name}

@@ -23,7 +23,8 @@ def add_experiment_command(subcommands) -> None:
     parser.add_argument("--scale", default="smoke", choices=SCALES,
                         help="smoke: minutes on a CPU; cpu: long enough to learn on a CPU (tens of minutes); "
                         "evidence: a task where online/offline differences can appear, 3 seeds (about two hours "
-                        "for the `evidence` experiment on a 2-core CPU); paper: the paper's protocol (default: smoke)")
+                        "for the `evidence` experiment on a 2-core CPU); evidence_long: 4x its env steps (the `evidence_ab` "
+                        "experiment); paper: the paper's protocol (default: smoke)")
     parser.add_argument("--out-root", default="runs/experiments", help="where studies and figures go")
     parser.add_argument("--devices", type=int, default=0, help="devices to shard runs over (0: all that divide them)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
