@@ -349,7 +349,7 @@ def render_evidence(experiment: Experiment, studies: dict, out_dir: pathlib.Path
                                      if t == task}} for task in tasks},
     }
     document = analysis.evidence.build_evidence(evidence_finals(studies, roles, tasks), context=context,
-                                                random_scores=random_scores)
+                                                random_scores=random_scores, roles=roles)
     analysis.evidence.validate_evidence(document)
     (out_dir / "evidence.json").write_text(json.dumps(document, indent=1) + "\n")
     (out_dir / "evidence.md").write_text(f"# {experiment.title}\n\n{analysis.markdown_summary(document)}")

@@ -215,10 +215,13 @@ def evaluate_finding(finding: Finding, finals: Finals) -> dict:
     return {"verdict": combine([c["verdict"] for c in claims]), "claims": claims}
 
 
-def agent_summaries(finals: Finals, metrics: Sequence[str]) -> dict:
-    """{study: {label: {metric: mean and 95% interval}}} of every final value the findings could read."""
+def agent_summaries(finals: Finals, metrics: Sequence[str], roles: Mapping[str, str] | None = None) -> dict:
+    """{study: {label: {metric: mean and 95% interval}}} of every final value the findings could read; `roles`
+    ({role: study name}) names the studies, so a study that plays several roles is listed once."""
+    roles = dict(roles or {})
     out: dict = {}
-    for (study, label, metric), values in sorted(finals.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    for (role, label, metric), values in sorted(finals.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        study = roles.get(role, role)
         if metric in metrics:
             out.setdefault(study, {}).setdefault(label, {})[metric] = mean_interval(list(values.values()))
     return out
@@ -241,7 +244,7 @@ def active_above_random(finals: Finals, random_score: float) -> dict:
 
 
 def build_evidence(task_finals: Mapping[str, Finals], *, context: Mapping | None = None,
-                   random_scores: Mapping[str, float] | None = None) -> dict:
+                   random_scores: Mapping[str, float] | None = None, roles: Mapping[str, str] | None = None) -> dict:
     """evidence.json's content: every finding per task, combined across tasks, with the method stated (and,
     given the tasks' random-policy scores, whether each task's Active beat random play at all)."""
     findings = {}
@@ -266,7 +269,8 @@ def build_evidence(task_finals: Mapping[str, Finals], *, context: Mapping | None
                          "finding": "all claims reproduced -> reproduced; any not reproduced -> not reproduced; "
                                     "else inconclusive (the same rule across tasks)"},
         },
-        "agents": {task: agent_summaries(finals, METRICS) for task, finals in task_finals.items()},
+        "roles": dict(roles or {}),
+        "agents": {task: agent_summaries(finals, METRICS, roles) for task, finals in task_finals.items()},
         "active_above_random": {task: active_above_random(finals, random_scores[task])
                                 for task, finals in task_finals.items() if task in (random_scores or {})},
         "findings": findings,
