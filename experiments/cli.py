@@ -22,7 +22,7 @@ def add_experiment_command(subcommands) -> None:
     parser.add_argument("name", help="fig2 ... fig8, figS1 ... figS17, tableS2, 'all', or 'list'")
     parser.add_argument("--scale", default="smoke", choices=SCALES,
                         help="smoke: minutes on a CPU; cpu: long enough to learn on a CPU (tens of minutes); "
-                        "evidence: a task where online/offline differences can appear, 3 seeds (about two hours "
+                        "evidence: a task where online/offline differences can appear, 3 seeds (42 minutes "
                         "for the `evidence` experiment on a 2-core CPU); evidence_long: 4x its env steps (the `evidence_ab` "
                         "experiment); paper: the paper's protocol (default: smoke)")
     parser.add_argument("--out-root", default="runs/experiments", help="where studies and figures go")

@@ -12,8 +12,8 @@ from offon_jit.config import RunConfig
 # The paper's protocol (Sec. 3, App. A.1), a CPU smoke version that keeps every mechanism,
 # "cpu": the smoke tasks trained long enough on a CPU for agents to learn (tens of minutes), and
 # "evidence": a task where online/offline differences can appear (catalog.EVIDENCE_TASK), 3 seeds,
-# budgeted so the `evidence` experiment's studies fit about two hours on a 2-core CPU
-# (experiments/results/evidence-cpu-2cores/README.md states the choice and what the pilots showed).
+# budgeted so the `evidence` experiment's two studies fit 45 minutes on a 2-core CPU (42 min measured;
+# experiments/results/evidence-cpu-2cores/README.md states the choice and what the pilots showed).
 SCALE_SETTINGS = {
     "paper": dict(preset="s", num_seeds=3, env_steps=1_000_000, batch_size=16, seq_len=64, eval_interval=5_000,
                   eval_episodes=4, prefill=5_000, burst_steps=2_000, checkpoint_every=10, record_traces=True),
