@@ -19,8 +19,9 @@ from __future__ import annotations
 from experiments.spec import EVIDENCE_SCALES, Experiment, StudySpec, study_label
 
 SMOKE_TASK = "debug/point_reach"
-# The evidence scale's stand-in: a JAX-native task whose Active beat a random policy in a 2K-step pilot and
-# whose Passive the paper found often out of distribution (experiments/results/evidence-cpu-2cores/README.md).
+# The evidence scales' stand-in: JAX-native, the one pilot task whose Active scored above a random policy after
+# 2K steps (10.3 vs 6.6, not clearly), and one whose Passive the paper found often out of distribution (10.4%
+# added data in Table S2); experiments/results/evidence-cpu-2cores/README.md has the pilots.
 EVIDENCE_TASK = "dmc/cheetah_run-proprio"
 MAZE_PROPRIO = "dmc/point_mass_maze-proprio"  # smoke stand-in for the vision maze: JAX-native, positions in obs
 MAZE = "dmc/point_mass_maze-vision"

@@ -28,7 +28,7 @@ SCALE_SETTINGS = {
                      checkpoint_every=2, disag_models=8, record_traces=True),
 }
 # "evidence_long": the evidence scale with 4x the env steps, for the one study (Active, Passive, Tandem) that
-# findings (a) and (b) need (the `evidence_ab` experiment, about 40 minutes on a 2-core CPU).
+# findings (a) and (b) need (the `evidence_ab` experiment: 35 minutes measured on a 2-core CPU).
 SCALE_SETTINGS["evidence_long"] = {**SCALE_SETTINGS["evidence"], "env_steps": 24_000}
 EVIDENCE_SCALES = ("evidence", "evidence_long")  # they run catalog.EVIDENCE_TASK where smoke runs SMOKE_TASK
 SCALES = tuple(SCALE_SETTINGS)
