@@ -79,7 +79,7 @@ def claim_verdict(interval: Mapping, margin: float) -> str:
         return INCONCLUSIVE
     if lo > 0:
         return REPRODUCED
-    if hi < margin if margin > 0 else hi <= 0:
+    if (hi < margin) if margin > 0 else (hi <= 0):
         return NOT_REPRODUCED
     return INCONCLUSIVE
 
@@ -190,13 +190,13 @@ FINDING_KEYS = tuple(f.key for f in FINDINGS)
 
 
 def evaluate_claim(claim: Claim, finals: Finals) -> dict:
-    higher, lower = claim.higher.values(finals), claim.lower.values(finals)
-    interval = difference_interval(list(higher.values()), list(lower.values()), claim.factor)
-    margin = EQUIVALENCE_MARGIN * max(abs(np.mean(list(higher.values()))),
-                                      abs(claim.factor * np.mean(list(lower.values()))))
+    higher, lower = list(claim.higher.values(finals).values()), list(claim.lower.values(finals).values())
+    interval = difference_interval(higher, lower, claim.factor)
+    sides = {"higher_values": mean_interval(higher), "lower_values": mean_interval(lower)}
+    margin = EQUIVALENCE_MARGIN * max(abs(sides["higher_values"]["mean"]),
+                                      abs(claim.factor * sides["lower_values"]["mean"]))
     return {"claim": claim.text, "metric": claim.higher.metric, "higher": claim.higher.name,
-            "lower": claim.lower.name, "factor": claim.factor,
-            "higher_values": mean_interval(list(higher.values())), "lower_values": mean_interval(list(lower.values())),
+            "lower": claim.lower.name, "factor": claim.factor, **sides,
             **interval, "margin": float(margin), "verdict": claim_verdict(interval, margin)}
 
 
