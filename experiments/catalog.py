@@ -72,6 +72,17 @@ CORE_EXPL = StudySpec("expl_data", ("active", "passive", "tandem"), (("expl_weig
 EVIDENCE_ROLES = {"base": CORE.name, "splits": CORE.name, "self_generated": CORE.name, "expl_data": CORE_EXPL.name}
 # Findings (a) and (b) alone need only these three agents: a study cheap enough to train longer.
 ONLINE_OFFLINE = StudySpec("online_offline", ("active", "passive", "tandem"))
+# Beyond the paper (its Q1): offline OOD signals logged by every agent (all train an ensemble for the
+# disagreement signal), validated against the eval OOD ratio, and a Passive armed by the default offline
+# signal (RunConfig.offline_signal) beside the paper's eval-armed one under the same burst budget.
+OFFLINE_THRESHOLDS = (1.1, 1.3)
+OFFLINE_OOD = StudySpec("offline_ood", ("active", "passive", "tandem", "passive_auto", "passive_offline_auto"),
+                        (("signal_ensemble", True), ("offline_thresholds", OFFLINE_THRESHOLDS)))
+# Beyond the paper (its Q3): w_expl set at run time (the "decay" rule, RunConfig.expl_decay = 1) against a fixed
+# sweep, each Active with a Passive on its data.
+EXPL_FIXED = StudySpec("expl_fixed", ("active", "passive"), (("expl_weights", (0.0, 0.1, 0.5, 1.0)),))
+EXPL_ADAPTIVE = StudySpec("expl_adaptive", ("active", "passive"), (("expl_weights", (0.5, 1.0)), ("expl_decay", 1.0)))
+SIGNAL_METRICS = ("ood_ratio", "offline_disag_ratio", "offline_kl_ratio", "offline_value_gap")
 
 
 def smoke(paper_tasks: tuple[str, ...], default: str = SMOKE_TASK) -> dict:
@@ -217,6 +228,16 @@ EXPERIMENTS = {e.name: e for e in (
            "the final performance of a task-oriented Active agent as the baseline in black dashed horizontal "
            "lines'; App. A.8.4: '-same' / '-diff'; " + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("score",),
            baseline="active", labels=EXPL_LABELS, options=WIDE_GRID),
+    _entry("offline_ood", "Beyond the paper (Q1): offline OOD signals against the eval OOD ratio, and Passive agents "
+           "armed by the eval OOD ratio or by an offline signal", FIG8_TASKS, (OFFLINE_OOD,), "offline_ood",
+           "not a paper figure: the paper's open question Q1 ('an offline measure would be desirable'); Fig. 8's "
+           "tasks, where the paper ran its adaptive agent",
+           metrics=("score", *SIGNAL_METRICS, "self_generated_pct")),
+    _entry("adaptive_wexpl", "Beyond the paper (Q3): w_expl adapted at run time (decay rule) vs fixed w_expl in "
+           "{0, 0.1, 0.5, 1}", (QUADRUPED,), (EXPL_FIXED, EXPL_ADAPTIVE), "curves",
+           "not a paper figure: the paper's open question Q3 (w_expl's best value depends on the task); Fig. 7's "
+           "task, where the paper swept w_expl", metrics=("score", "eval_wm_loss", "train_expl_weight_eff"),
+           reference=TASK_ONLY_ACTIVE, options=(("normalized", False),)),
     _entry("figS17", "Fig. S17: world-model loss of agents on pure-exploration data (Active-expl, and "
            "Passive-same, Passive-diff and Tandem trained on its w_expl = 1 data) on 31 tasks, with the "
            "normalised mean", TABLE_S2_TASKS, (BASE, EXPL_DATA), "curves",

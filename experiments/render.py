@@ -368,6 +368,26 @@ def render_evidence(experiment: Experiment, studies: dict, out_dir: pathlib.Path
     return analysis.save_figure(analysis.plot_evidence(document, experiment.title), out_dir / "evidence.png")
 
 
+def render_offline_ood(experiment: Experiment, studies: dict, out_dir: pathlib.Path, *,
+                       cache_file: pathlib.Path) -> pathlib.Path:
+    """offline_ood.json/.md: per task, each offline signal's Spearman correlation with the eval OOD ratio and
+    with the score gap to the Active, and the eval-armed vs offline-armed Passive; offline_ood_signals[_task].png
+    the scatter behind the correlations; offline_ood.png/.csv the curves of every signal."""
+    rows = task_rows(experiment, studies)
+    document, report = {}, [f"# {experiment.title}\n"]
+    for task, task_rows_ in rows.items():
+        validation = analysis.signal_validation(task_rows_)
+        comparison = analysis.schedule_comparison(task_rows_)
+        document[task] = {"validation": validation, "comparison": comparison}
+        report += [f"## {task}\n", analysis.offline_ood.markdown_report(validation, comparison)]
+        suffix = "" if len(rows) == 1 else "_" + task.replace("/", "_")
+        figure = analysis.plot_signal_validation(task_rows_, validation, f"{experiment.title}\n{task}")
+        analysis.save_figure(figure, out_dir / f"{experiment.name}_signals{suffix}.png")
+    (out_dir / f"{experiment.name}.json").write_text(json.dumps(document, indent=1) + "\n")
+    (out_dir / f"{experiment.name}.md").write_text("\n".join(report))
+    return render_curves(experiment, studies, out_dir, cache_file=cache_file)
+
+
 def _first_tag(run_dir) -> str:
     config = _config(run_dir)
     return base_runs(config)[0].tag(config)
@@ -382,5 +402,6 @@ RENDERERS = {
     "table": render_table,
     "added_data": render_added_data,
     "evidence": render_evidence,
+    "offline_ood": render_offline_ood,
 }
-NORMALISING_RENDERERS = ("curves", "added_data", "evidence")  # they may need the random-policy scores
+NORMALISING_RENDERERS = ("curves", "added_data", "evidence", "offline_ood")  # they may need the random-policy scores

@@ -15,6 +15,10 @@ import pathlib
 from offon_jit.engine.variants import BASE_AGENTS, VARIANTS
 
 
+# Tuple-valued fields: hyperparameter axes (several values run side by side) and the agent list.
+AXIS_FIELDS = ("expl_weights", "ood_thresholds", "offline_thresholds", "fixed_intervals", "tandem_alphas")
+
+
 class ConfigError(ValueError):
     """A run configuration that cannot work; the message names the offending field."""
 
@@ -24,6 +28,9 @@ class ConfigError(ValueError):
 RUN_OWNED_MODEL_FIELDS = {
     "preset": "preset is set by --preset, not --model",
     "disag_models": "disag_models is set by --disag-models, not --model",
+    "disag_reward": "disag_reward is set by the study: exploring Actives learn the disagreement reward, "
+                    "--signal-ensemble gives other agents an ensemble without it",
+    "expl_rule": "expl_rule is set by --expl-decay (> 0: the decay rule)",
     "batch_size": "batch_size is set by --batch-size, not --model",
     "batch_length": "batch_length is set by --seq-len, not --model",
     "train_ratio": "train_ratio is set by --train-every, not --model: the train ratio (replayed steps "
@@ -60,6 +67,11 @@ class RunConfig:
     expl_weights: tuple[float, ...] = (0.0,)  # the Active's w_expl (Eq. 5); 1.0 = the Active-expl agent
     disag_models: int = 8  # Plan2Explore ensemble heads, used when an expl weight is > 0
     ood_thresholds: tuple[float, ...] = (1.35,)  # passive_auto: OOD ratio above which it interacts
+    # passive_offline_auto: the offline signal (engine/offline_signals.py) and thresholds above which it interacts
+    offline_signal: str = "offline_kl_ratio"
+    offline_thresholds: tuple[float, ...] = (1.5,)
+    signal_ensemble: bool = False  # agents that do not explore get a Plan2Explore ensemble too (signals only)
+    expl_decay: float = 0.0  # adaptive w_expl: an exploring Active's w falls by this share as its disagreement falls
     fixed_intervals: tuple[int, ...] = (20_000,)  # passive_fixed: env steps N between bursts
     burst_steps: int = 2_000  # self-generated env steps per burst (paper: 2K)
     tandem_alphas: tuple[float, ...] = (0.1,)  # tandem_alpha: init (1 - a) w_Active + a w_Tandem (Eq. S3)
@@ -67,7 +79,7 @@ class RunConfig:
     record_traces: bool = False  # save one final test episode per run (Fig. S3/S4 data; experiments turn it on)
 
     def __post_init__(self):
-        for name in ("agents", "expl_weights", "ood_thresholds", "fixed_intervals", "tandem_alphas"):
+        for name in ("agents", *AXIS_FIELDS):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         overrides = self.model_overrides
         if isinstance(overrides, (list, tuple)) and all(isinstance(kv, (list, tuple)) for kv in overrides):
@@ -177,9 +189,8 @@ class RunConfig:
         return DreamerConfig.from_preset(self.preset, **dict(self.model_overrides))
 
     def _validate_remedies(self) -> None:
-        axes = {"expl_weights": self.expl_weights, "ood_thresholds": self.ood_thresholds,
-                "fixed_intervals": self.fixed_intervals, "tandem_alphas": self.tandem_alphas}
-        for name, values in axes.items():
+        for name in AXIS_FIELDS:
+            values = getattr(self, name)
             if not values:
                 raise ConfigError(f"{name} is empty: give at least one value")
             if len(set(values)) != len(values):
@@ -188,8 +199,23 @@ class RunConfig:
             raise ConfigError(f"expl_weights must lie in [0, 1] (w_task = 1 - w_expl), got {list(self.expl_weights)}")
         if any(w > 0 for w in self.expl_weights) and self.disag_models < 2:
             raise ConfigError(f"an exploration weight > 0 needs disag_models >= 2 (ensemble disagreement), got {self.disag_models}")
-        if not all(t > 0 for t in self.ood_thresholds):
-            raise ConfigError(f"ood_thresholds must be > 0, got {list(self.ood_thresholds)}")
+        for name in ("ood_thresholds", "offline_thresholds"):
+            if not all(t > 0 for t in getattr(self, name)):
+                raise ConfigError(f"{name} must be > 0, got {list(getattr(self, name))}")
+        from offon_jit.engine.offline_signals import ENSEMBLE_SIGNAL, SIGNALS  # lazy: imports JAX
+
+        if self.offline_signal not in SIGNALS:
+            raise ConfigError(f"offline_signal must be one of {', '.join(SIGNALS)}, got {self.offline_signal!r}")
+        if (self.offline_signal == ENSEMBLE_SIGNAL and "passive_offline_auto" in self.agents
+                and not self.signal_ensemble):
+            raise ConfigError(f"offline_signal {ENSEMBLE_SIGNAL} needs the Passive's own ensemble: "
+                              "pass --signal-ensemble")
+        if self.signal_ensemble and self.disag_models < 2:
+            raise ConfigError(f"signal_ensemble needs disag_models >= 2, got {self.disag_models}")
+        if not 0.0 <= self.expl_decay <= 1.0:
+            raise ConfigError(f"expl_decay must lie in [0, 1], got {self.expl_decay}")
+        if self.expl_decay > 0 and not any(w > 0 for w in self.expl_weights):
+            raise ConfigError("expl_decay adapts an exploring Active's w_expl: give an expl_weights value > 0")
         if not all(0.0 <= a <= 1.0 for a in self.tandem_alphas):
             raise ConfigError(f"tandem_alphas must lie in [0, 1], got {list(self.tandem_alphas)}")
         bad = [n for n in self.fixed_intervals if n <= 0 or n % self.train_every]
@@ -251,7 +277,7 @@ class RunConfig:
         raw = json.loads(text)
         raw["agents"] = tuple(raw["agents"])
         raw["model_overrides"] = tuple(tuple(kv) for kv in raw.get("model_overrides", ()))
-        for name in ("expl_weights", "ood_thresholds", "fixed_intervals", "tandem_alphas"):
+        for name in AXIS_FIELDS:
             if name in raw:
                 raw[name] = tuple(raw[name])
         known = {f.name for f in dataclasses.fields(cls)}

@@ -19,6 +19,8 @@ has a companion that returns the numbers it draws as a list of dicts (write them
     added_data        plot_score_vs_added_data / score_vs_added_data   Fig. S15
     evidence          build_evidence / validate_evidence      the paper's findings (a)-(e): 95% intervals, verdicts
     evidence_report   plot_evidence / markdown_summary        evidence.png and evidence.md
+    offline_ood       signal_validation / plot_signal_validation   offline OOD signals vs eval OOD ratio and score gap
+                      schedule_comparison / markdown_report    passive_auto vs passive_offline_auto vs Passive
 """
 
 from offon_jit.analysis.added_data import plot_score_vs_added_data, score_vs_added_data
@@ -84,6 +86,8 @@ from offon_jit.analysis.rows import (
 )
 from offon_jit.analysis import evidence
 from offon_jit.analysis.evidence_report import markdown_summary, plot_evidence
+from offon_jit.analysis import offline_ood
+from offon_jit.analysis.offline_ood import plot_signal_validation, schedule_comparison, signal_validation
 from offon_jit.analysis.statistics import WelchTest, format_test, welch_test
 from offon_jit.analysis.style import CurveStyle, curve_styles, save_figure
 from offon_jit.analysis.tables import (
@@ -136,6 +140,7 @@ __all__ = [
     "normalize_rows",
     "normalized_mean_rows",
     "normalized_score",
+    "offline_ood",
     "outlier_threshold",
     "plot_curve_grid",
     "plot_decoded_vs_true",
@@ -143,12 +148,15 @@ __all__ = [
     "plot_evidence",
     "plot_maze_figure",
     "plot_score_vs_added_data",
+    "plot_signal_validation",
     "plot_visitation_heatmaps",
     "read_cache",
     "save_figure",
+    "schedule_comparison",
     "score_ranges",
     "score_vs_added_data",
     "self_generated_table",
+    "signal_validation",
     "trace_positions",
     "trace_table",
     "trajectory_statistics",

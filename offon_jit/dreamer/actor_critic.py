@@ -126,8 +126,9 @@ def imagine(
 
 def reward_terms(config: DreamerConfig) -> tuple[str, ...]:
     """The reward terms an agent learns, each with its own critic, slow critic and normaliser:
-    the task alone, plus the disagreement when the Plan2Explore ensemble is on."""
-    return REWARD_TERMS if config.disag_models else REWARD_TERMS[:1]
+    the task alone, plus the disagreement when the Plan2Explore ensemble is on as a reward
+    (not when it is a signal only, `disag_reward=False`)."""
+    return REWARD_TERMS if config.disag_reward_on else REWARD_TERMS[:1]
 
 
 def critic_key(term: str) -> str:

@@ -43,10 +43,12 @@ from offon_jit.dreamer.actor_critic import (
 from offon_jit.dreamer.actor_critic import imagine as imagine_latents
 from offon_jit.dreamer.config import DreamerConfig
 from offon_jit.dreamer.distributions import symexp, twohot_bins, twohot_mean
+from offon_jit.dreamer.expl_schedule import LEVEL, effective_weight, init_disag_level, update_disag_level
 from offon_jit.dreamer.mixing import mix_agents
 from offon_jit.dreamer.normalizer import init_return_norm
 from offon_jit.dreamer.optim import make_optimizers, trained_groups
 from offon_jit.dreamer.plan2explore import (
+    data_disagreement,
     disagreement_of,
     ensemble_update,
     init_ensemble,
@@ -102,15 +104,21 @@ __all__ = [
 class AgentState:
     """Everything one DreamerV3 agent owns. Arrays only, plus static config and spec."""
 
-    # Flax variables: {'wm', 'actor', 'critic', 'slow_critic'} (+ with the ensemble: 'disag', and the
-    # disagreement term's 'disag_critic', 'slow_disag_critic'; + 'policy_ae' if enabled)
+    # Flax variables: {'wm', 'actor', 'critic', 'slow_critic'} (+ with the ensemble: 'disag', and, unless
+    # it is a signal only, the disagreement term's 'disag_critic', 'slow_disag_critic'; + 'policy_ae')
     params: dict
     opt_states: dict  # one Optax state per trained group (optim.trained_groups)
-    return_norm: dict  # reward term ('task', + 'disag' with the ensemble) -> its ReturnNormState
+    return_norm: dict  # reward term ('task', + 'disag' with the disagreement reward) -> its ReturnNormState
     step: jax.Array  # int32: completed train steps
     # float32 scalar w_expl of Eq. 5, the disagreement term's weight in the actor's advantage (an
-    # array so runs with different weights vmap together); ignored when config.disag_models == 0.
+    # array so runs with different weights vmap together); ignored without the disagreement reward.
+    # Under expl_rule "decay" it is the ceiling w_0 of the effective weight; it never changes.
     expl_weight: jax.Array
+    # float32 scalar decay in [0, 1] of expl_rule "decay" (expl_schedule.py); ignored by "fixed".
+    expl_decay: jax.Array
+    # float32 (2,): (peak, EMA) of the ensemble's disagreement on the training batches, updated by
+    # expl_rule "decay" only; zeros before its first update.
+    disag_level: jax.Array
     config: DreamerConfig = struct.field(pytree_node=False)
     spec: EnvSpec = struct.field(pytree_node=False)
 
@@ -140,23 +148,34 @@ def _actor(spec: EnvSpec, config: DreamerConfig):
     return make_actor(config, spec.action.dim, spec.action.is_discrete)
 
 
-def init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weight=0.0) -> AgentState:
+def _check_unit_scalar(name: str, value, meaning: str) -> None:
+    """A scalar in [0, 1]; a traced value (vmap) is checked for its shape only."""
+    if jnp.ndim(value) != 0:
+        raise ValueError(f"{name} must be a scalar (vmap init_agent for several), got shape {jnp.shape(value)}")
+    if not isinstance(value, jax.core.Tracer) and not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1] ({meaning}), got {float(value)}")
+
+
+def init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weight=0.0, expl_decay=0.0) -> AgentState:
     """Fresh parameters, optimiser states and normaliser; the slow critic starts as a copy.
 
     `expl_weight` is w_expl of Eq. 5 in [0, 1] (may be traced, e.g. vmapped): the actor's
     advantage weighs the disagreement term's normalised advantage by w and the task's by
-    1 - w. It has no effect when config.disag_models == 0.
+    1 - w. It has no effect without the disagreement reward (disag_models == 0 or
+    disag_reward False). `expl_decay` in [0, 1] (may be traced) is the decay of
+    expl_rule "decay" (expl_schedule.py); a concrete non-zero value needs that rule.
     """
     check_spec(spec)
-    if jnp.ndim(expl_weight) != 0:
-        raise ValueError(f"expl_weight must be a scalar (vmap init_agent for several), got shape {jnp.shape(expl_weight)}")
-    if not isinstance(expl_weight, jax.core.Tracer) and not 0.0 <= float(expl_weight) <= 1.0:
-        raise ValueError(f"expl_weight must lie in [0, 1] (w_task = 1 - w_expl), got {float(expl_weight)}")
-    return _init_agent(key, spec, config, jnp.asarray(expl_weight, jnp.float32))
+    _check_unit_scalar("expl_weight", expl_weight, "w_task = 1 - w_expl")
+    _check_unit_scalar("expl_decay", expl_decay, "0 keeps w_expl fixed, 1 scales it by the disagreement's fall")
+    if config.expl_rule != "decay" and not isinstance(expl_decay, jax.core.Tracer) and float(expl_decay) != 0.0:
+        raise ValueError(f"expl_decay={float(expl_decay)} needs DreamerConfig.expl_rule='decay', got {config.expl_rule!r}")
+    return _init_agent(key, spec, config, jnp.asarray(expl_weight, jnp.float32), jnp.asarray(expl_decay, jnp.float32))
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
-def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weight: jax.Array) -> AgentState:
+def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weight: jax.Array,
+                expl_decay: jax.Array) -> AgentState:  # fmt: skip
     # Jitted: one compiled program instead of hundreds of eagerly dispatched init ops.
     wm_key, actor_key, critic_init_key = jax.random.split(key, 3)
     feat = jnp.zeros((1, config.feat_size), jnp.float32)
@@ -169,6 +188,7 @@ def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weigh
     }
     if config.disag_models:
         params["disag"] = init_ensemble(jax.random.fold_in(key, DISAG_KEY_SALT), config, spec.action.dim)
+    if config.disag_reward_on:
         disag_critic = make_critic(config).init(jax.random.fold_in(key, DISAG_CRITIC_KEY_SALT), feat)
         params[critic_key("disag")] = disag_critic
         params[slow_critic_key("disag")] = jax.tree_util.tree_map(jnp.copy, disag_critic)
@@ -182,6 +202,8 @@ def _init_agent(key: jax.Array, spec: EnvSpec, config: DreamerConfig, expl_weigh
         return_norm={term: init_return_norm() for term in reward_terms(config)},
         step=jnp.zeros((), jnp.int32),
         expl_weight=expl_weight.astype(jnp.float32).reshape(()),
+        expl_decay=expl_decay.astype(jnp.float32).reshape(()),
+        disag_level=init_disag_level(),
         config=config,
         spec=spec,
     )
@@ -249,7 +271,9 @@ def train_step(agent_state: AgentState, batch: dict, key, train_world_model: boo
     are (its losses are still reported; 'wm_grad_norm' is 0) and the actor and critic
     learn in imagination of that fixed model. The Plan2Explore ensemble and the policy
     autoencoder, when enabled, train on the batch's stop-gradient posterior either way
-    (the ensemble before imagination, so its updated disagreement is the reward).
+    (the ensemble before imagination, so its updated disagreement is the reward). With
+    expl_rule "decay" the updated ensemble's disagreement on the batch's transitions then
+    moves `disag_level`, which sets this update's w_expl (expl_schedule.py).
     Returns the new state and a dict of scalar metrics (see `README.md` for the keys).
     """
     if not isinstance(train_world_model, bool):
@@ -280,14 +304,20 @@ def train_step(agent_state: AgentState, batch: dict, key, train_world_model: boo
 
     post = jax.tree_util.tree_map(sg, extras["post"])
     aux_params, aux_opt, aux_metrics = {}, {}, {}
-    expl_reward_fn = None
+    expl_reward_fn, expl_weight, disag_level = None, agent_state.expl_weight, agent_state.disag_level
     if config.disag_models:
+        action = batch["action"].astype(jnp.float32)
         aux_params["disag"], aux_opt["disag"], disag_metrics = ensemble_update(
-            params["disag"], opt_states["disag"], optimizers["disag"], config, post,
-            batch["action"].astype(jnp.float32), batch["is_first"],
+            params["disag"], opt_states["disag"], optimizers["disag"], config, post, action, batch["is_first"],
         )  # fmt: skip
         aux_metrics.update(disag_metrics)
+    if config.disag_reward_on:  # a signal-only ensemble trains above and is never rewarded
         expl_reward_fn = functools.partial(disagreement_of, aux_params["disag"], config)
+    if config.expl_rule == "decay":
+        measured = data_disagreement(aux_params["disag"], config, post, action, batch["is_first"])
+        disag_level = update_disag_level(disag_level, measured, config.expl_decay_rate, agent_state.step == 0)
+        expl_weight = effective_weight(agent_state.expl_weight, agent_state.expl_decay, disag_level)
+        aux_metrics.update(expl_weight_eff=expl_weight, disag_level=disag_level[LEVEL])
     if config.policy_ae_bottleneck:
         aux_params["policy_ae"], aux_opt["policy_ae"], ae_metrics = policy_ae_update(
             params["policy_ae"], opt_states["policy_ae"], optimizers["policy_ae"], config, post.feat()
@@ -301,7 +331,7 @@ def train_step(agent_state: AgentState, batch: dict, key, train_world_model: boo
         {**params, "wm": wm_params}, opt_states, agent_state.return_norm,
         wm_model=_world_model(agent_state), wm_params=wm_params, actor_model=_actor(spec, config),
         critic_model=make_critic(config), start=start, start_cont=start_cont, key=ac_key, config=config,
-        optimizers=optimizers, expl_reward_fn=expl_reward_fn, expl_weight=agent_state.expl_weight,
+        optimizers=optimizers, expl_reward_fn=expl_reward_fn, expl_weight=expl_weight,
     )  # fmt: skip
 
     metrics = {f"wm_{name}": jnp.mean(value) for name, value in losses.items()}
@@ -315,6 +345,7 @@ def train_step(agent_state: AgentState, batch: dict, key, train_world_model: boo
         opt_states={**ac_opt, **aux_opt, "wm": wm_opt},
         return_norm=norm_state,
         step=agent_state.step + 1,
+        disag_level=disag_level,
     )
     return new_state, metrics
 

@@ -53,8 +53,10 @@ def get_preset(name: str) -> SizePreset:
 
 
 # DreamerConfig's field annotations (strings under `from __future__ import annotations`).
-_FIELD_TYPES = {"int": int, "float": (int, float), "str": str}
-_TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string"}
+_FIELD_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool}
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "bool": "a bool (true or false)"}
+
+EXPL_RULES = ("fixed", "decay")  # how the exploration weight is set (see expl_schedule.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +115,13 @@ class DreamerConfig:
     expl_lr: float = 1e-4  # the ensemble's own Adam (v1 'expl_opt')
     expl_eps: float = 1e-5
     expl_clip: float = 100.0
+    # False: the ensemble is a signal only (trained, measurable), with no disagreement reward term,
+    # critic or normaliser, and the actor-critic update of the plain agent.
+    disag_reward: bool = True
+    # w_expl per update: "fixed" = AgentState.expl_weight; "decay" = expl_weight scaled down as the
+    # ensemble's disagreement on the training batches falls below its peak (expl_schedule.py).
+    expl_rule: str = "fixed"
+    expl_decay_rate: float = 0.01  # "decay": EMA rate of that disagreement level
     # --- policy-input autoencoder (paper App. A.3, Eq. S2): an OOD detector, not used for acting ---
     policy_ae_bottleneck: int = 32  # code size; 0 disables the autoencoder
     policy_ae_lr: float = 1e-4  # its own Adam; eps and clip are expl_eps / expl_clip
@@ -136,10 +145,12 @@ class DreamerConfig:
         return dataclasses.replace(self, **changes)
 
     def _check_types(self) -> None:
-        """Every field has its annotated type (an int is a valid float), so later checks compare numbers."""
+        """Every field has its annotated type (an int is a valid float, a bool is no number and no
+        number is a bool), so later checks compare numbers."""
         for field in dataclasses.fields(self):
             value, expected = getattr(self, field.name), _FIELD_TYPES[field.type]
-            if isinstance(value, bool) or not isinstance(value, expected):
+            wrong_bool = isinstance(value, bool) != (field.type == "bool")
+            if wrong_bool or not isinstance(value, expected):
                 raise ValueError(f"DreamerConfig.{field.name} must be {_TYPE_NAMES[field.type]}, got {value!r}")
 
     @property
@@ -164,6 +175,11 @@ class DreamerConfig:
     def vector_units(self) -> int:
         """Width of the vector encoder and decoder; the vector encoder's embedding size."""
         return self.vector_mlp_units or self.units
+
+    @property
+    def disag_reward_on(self) -> bool:
+        """The ensemble's disagreement is a reward term of its own (v1 `Explore`), not only a signal."""
+        return self.disag_models > 0 and self.disag_reward
 
     @property
     def disag_head_layers(self) -> int:
@@ -235,3 +251,10 @@ class DreamerConfig:
             )
         if not self.actor_min_std < self.actor_max_std:
             raise ValueError(f"DreamerConfig needs actor_min_std < actor_max_std, got {self.actor_min_std} and {self.actor_max_std}")
+        if self.expl_rule not in EXPL_RULES:
+            raise ValueError(f"DreamerConfig.expl_rule must be one of {', '.join(EXPL_RULES)}, got {self.expl_rule!r}")
+        if self.expl_rule == "decay" and not (self.disag_models >= 2 and self.disag_reward):
+            raise ValueError("DreamerConfig.expl_rule='decay' needs the disagreement reward (disag_models >= 2, "
+                             f"disag_reward=True), got disag_models={self.disag_models}, disag_reward={self.disag_reward}")
+        if not (math.isfinite(self.expl_decay_rate) and 0.0 < self.expl_decay_rate <= 1.0):
+            raise ValueError(f"DreamerConfig.expl_decay_rate must be in (0, 1], got {self.expl_decay_rate}")

@@ -20,7 +20,8 @@ def mix_agents(active, tandem, alpha):
 
     The slow critic becomes a copy of the mixed critic and the three mixed groups get fresh
     optimiser states. Everything else (ensemble and policy-autoencoder parameters and their
-    optimiser states, return normaliser, step, expl_weight) is the Tandem's. `alpha` is a
+    optimiser states, return normaliser, step, expl_weight, expl_decay and disag_level) is the
+    Tandem's. `alpha` is a
     scalar, possibly traced (vmap over alphas); alpha = 0 gives the Active's weights and
     alpha = 1 the Tandem's, both exactly.
     """

@@ -13,10 +13,13 @@ def adam_with_clip(lr: float, eps: float, clip: float) -> optax.GradientTransfor
 
 def trained_groups(config: DreamerConfig) -> tuple[str, ...]:
     """Parameter groups with an optimiser: always 'wm', 'actor', 'critic'; then the optional ones
-    (the ensemble 'disag' and its reward term's critic 'disag_critic'; 'policy_ae')."""
+    (the ensemble 'disag', and its reward term's critic 'disag_critic' unless the ensemble is a
+    signal only; 'policy_ae')."""
     groups = ("wm", "actor", "critic")
     if config.disag_models:
-        groups += ("disag", "disag_critic")
+        groups += ("disag",)
+    if config.disag_reward_on:
+        groups += ("disag_critic",)
     if config.policy_ae_bottleneck:
         groups += ("policy_ae",)
     return groups
@@ -31,6 +34,7 @@ def make_optimizers(config: DreamerConfig) -> dict[str, optax.GradientTransforma
     }
     if config.disag_models:
         optimizers["disag"] = adam_with_clip(config.expl_lr, config.expl_eps, config.expl_clip)
+    if config.disag_reward_on:
         # The disagreement term's critic learns like the task critic (v1: every VFunction has critic_opt).
         optimizers["disag_critic"] = optimizers["critic"]
     if config.policy_ae_bottleneck:

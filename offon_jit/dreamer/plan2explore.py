@@ -8,7 +8,10 @@ squared-error loss (v1's 'mse' head), and their disagreement is an intrinsic rew
 
 The actor learns it as v1's `Explore` behaviour does: a reward term of its own, with its
 own critic and return normaliser, whose normalised advantage is weighted against the
-task's by Eq. 5's weights (see `actor_critic.py`).
+task's by Eq. 5's weights (see `actor_critic.py`). With DreamerConfig.disag_reward = False
+the ensemble is a signal only: trained the same way, never rewarded.
+`data_disagreement` is the mean disagreement on a batch's own transitions (the adaptive
+exploration weight's input, `expl_schedule.py`).
 
 The K heads are one set of parameters with a leading K axis (init and apply are
 `jax.vmap`ed), so the ensemble costs one batched matmul per layer.
@@ -96,6 +99,18 @@ def disagreement_of(params, config: DreamerConfig, latent: Latent, action: jax.A
     return disagreement(ensemble_predictions(params, config, ensemble_inputs(latent, action)))
 
 
+def _transition_pairs(post: Latent, action: jax.Array, is_first: jax.Array):
+    """The batch's transitions (s_t, a_t) -> z_{t+1}, t < T-1: (inputs (B, T-1, F + A),
+    flat targets (B, T-1, D), valid (B, T-1) float). Pairs with is_first[t+1] are invalid:
+    there s_{t+1} starts a new episode and is no successor of (s_t, a_t)."""
+    head_of = lambda x: x[:, :-1]
+    inputs = ensemble_inputs(jax.tree_util.tree_map(head_of, sg(post)), action[:, :-1])
+    successor = sg(post.stoch[:, 1:])
+    target = successor.reshape(successor.shape[:2] + (-1,))
+    valid = 1.0 - is_first[:, 1:].astype(jnp.float32)
+    return inputs, target, valid
+
+
 def ensemble_loss(params, config: DreamerConfig, post: Latent, action: jax.Array, is_first: jax.Array):
     """Sum over heads of each head's mean squared error (summed over target dims), as v1.
 
@@ -104,11 +119,7 @@ def ensemble_loss(params, config: DreamerConfig, post: Latent, action: jax.Array
     starts a new episode and is no successor of (s_t, a_t). Returns (objective, mean
     per-head loss).
     """
-    head_of = lambda x: x[:, :-1]
-    inputs = ensemble_inputs(jax.tree_util.tree_map(head_of, sg(post)), action[:, :-1])
-    successor = sg(post.stoch[:, 1:])
-    target = successor.reshape(successor.shape[:2] + (-1,))
-    valid = 1.0 - is_first[:, 1:].astype(jnp.float32)
+    inputs, target, valid = _transition_pairs(post, action, is_first)
     preds = ensemble_predictions(params, config, inputs)  # (K, B, T-1, D)
     error = jnp.sum((preds - target) ** 2, -1)  # (K, B, T-1)
     per_head = jnp.sum(error * valid, (1, 2)) / jnp.maximum(jnp.sum(valid), 1.0)
@@ -121,3 +132,12 @@ def ensemble_update(params, opt_state, optimizer: optax.GradientTransformation, 
     (_, mean_loss), grads = jax.value_and_grad(ensemble_loss, has_aux=True)(params, config, post, action, is_first)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, {"disag_loss": mean_loss}
+
+
+def data_disagreement(params, config: DreamerConfig, post: Latent, action: jax.Array, is_first: jax.Array):
+    """Mean r_disag over the batch's own transitions (s_t, a_t) with the data's actions: the pairs
+    `ensemble_loss` trains on, masked alike (0 when no pair is valid). Shapes as `ensemble_loss`."""
+    _check_enabled(config)
+    inputs, _, valid = _transition_pairs(post, action, is_first)
+    per_pair = disagreement(ensemble_predictions(params, config, inputs))  # (B, T-1)
+    return jnp.sum(per_pair * valid) / jnp.maximum(jnp.sum(valid), 1.0)

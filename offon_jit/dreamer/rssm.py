@@ -107,8 +107,12 @@ class RSSM(nn.Module):
         """
         deter = self.transition(prev, prev_action)
         prior = self.prior_logits(deter)
-        post = self._logits(self.obs_stats(self.obs_out(jnp.concatenate([deter, embed], -1))))
+        post = self.posterior_logits(deter, embed)
         return Latent(deter=deter, stoch=OneHotDist(post).sample(key)), post, prior
+
+    def posterior_logits(self, deter, embed):
+        """q(z_t | h_t, e_t): the representation model's logits."""
+        return self._logits(self.obs_stats(self.obs_out(jnp.concatenate([deter, embed], -1))))
 
 
 def reset_where_first(prev: Latent, prev_action, is_first, initial: Latent):

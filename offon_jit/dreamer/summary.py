@@ -38,7 +38,8 @@ def parameter_counts(spec: EnvSpec, config: DreamerConfig) -> dict[str, int]:
     The total counts world model + actor + ONE critic (DreamerV3 proper, the number the paper
     quotes). Not included: the slow critic (an EMA copy of the critic, not optimised) and the
     optional modules (the Plan2Explore ensemble's heads, its per-reward-term critics and the
-    policy-input autoencoder); those are 0 when disabled in `config`.
+    policy-input autoencoder); those are 0 when disabled in `config` (the critics also for a
+    signal-only ensemble, `disag_reward=False`).
     """
     state = jax.eval_shape(lambda key: init_agent(key, spec, config), jax.random.PRNGKey(0))
     wm = state.params["wm"]["params"]

@@ -78,6 +78,10 @@ class WorldModel(nn.Module):
     def img_step(self, prev: Latent, prev_action, key):
         return self.rssm.img_step(prev, prev_action, key)
 
+    def posterior_and_prior_logits(self, deter, embed):
+        """(q(z | h, e), p(z | h)) logits at given deterministic states, without a transition."""
+        return self.rssm.posterior_logits(deter, embed), self.rssm.prior_logits(deter)
+
     def heads(self, feat):
         """(decoder output, reward logits, continue logit) from latent features."""
         return self.decoder(feat), self.reward(feat), self.cont(feat)

@@ -154,9 +154,14 @@ def offline_chunk(run: AgentRun, logged_indices=None, *, config: RunConfig, vari
     """
     if variant.interaction and env is None:
         raise ValueError(f"{variant.name} adds self-generated data: offline_chunk needs its env")
+    if variant.interaction == "adaptive":
+        # Armed only by the evaluation before this chunk, so its burst can only come before the first update.
+        # Outside the update loop, the loop compiles exactly as the plain Passive's: a run that never arms
+        # trains bitwise like it.
+        run = interaction.maybe_burst(run, variant.interaction, env, config.burst_steps, axis_name)
 
     def update(run, indices):
-        if variant.interaction:
+        if variant.interaction == "fixed":
             run = interaction.maybe_burst(run, variant.interaction, env, config.burst_steps, axis_name)
         return offline_update(run, indices, config=config, variant=variant)
 

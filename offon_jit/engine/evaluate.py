@@ -20,6 +20,9 @@ instead. Every phase is also evaluated once before its first update (env step 0,
                   G_0 = sum_{t=1..n} gamma^(t-1) r_t + gamma^n V(s_n) [episode truncated at its
                   last step n], without the bootstrap when it terminated (reward r_t arrives with
                   observation t, row 0 is the reset); see `bootstrapped_returns`
+  offline_disag_ratio, offline_kl_ratio, offline_value_gap
+                  offline OOD signals from the agent's model and replay batches alone, no env steps
+                  (engine/offline_signals.py; the ensemble ratio only for agents with an ensemble)
   policy_input_loss  reconstruction error of the policy-input autoencoder on the eval
                   trajectories' latents (Eq. S2, App. A.3), when the agent has one
 
@@ -37,6 +40,7 @@ import jax.numpy as jnp
 from envs.core import JaxEnv
 from offon_jit.dreamer import agent as agent_lib
 from offon_jit.dreamer.world_model import world_model_outputs
+from offon_jit.engine import offline_signals
 from offon_jit.engine.transitions import make_row
 from offon_jit.replay import buffer as replay
 
@@ -93,19 +97,30 @@ def replay_batch_count(eval_steps: int, batch_size: int, seq_len: int) -> int:
     return max(1, math.ceil(eval_steps / (batch_size * seq_len)))
 
 
-def replay_wm_losses(agent_state, buffer, key, *, batch_size: int, seq_len: int, num_batches: int) -> dict:
+def replay_wm_losses(agent_state, buffer, key, *, batch_size: int, seq_len: int, num_batches: int,
+                     with_signals: bool = False):
     """Per-step world-model loss terms averaged over `num_batches` replay batches, each sampled and
     observed exactly as a training batch (uniform windows, each from the learned initial state).
-    The batches run one after another (`lax.map`), so memory stays at one training batch."""
+    The batches run one after another (`lax.map`), so memory stays at one training batch.
+    With `with_signals`, returns (losses, offline OOD signals) measured on the same batches."""
 
     def batch_means(batch_key):
         sample_key, loss_key = jax.random.split(batch_key)
         batch, _ = replay.sample(buffer, sample_key, batch_size, seq_len)
-        losses, _ = per_step_outputs(agent_state, batch, loss_key)
-        return {name: value.mean() for name, value in losses.items()}
+        losses, post = per_step_outputs(agent_state, batch, loss_key)
+        means = {name: value.mean() for name, value in losses.items()}
+        if not with_signals:
+            return means, {}
+        return means, offline_signals.batch_statistics(agent_state, batch, post, offline_signals.batch_key(batch_key))
 
-    means = jax.lax.map(batch_means, jax.random.split(key, num_batches))
-    return {name: value.mean() for name, value in means.items()}  # equal-sized batches: the mean over all steps
+    means, stats = jax.lax.map(batch_means, jax.random.split(key, num_batches))
+    losses = {name: value.mean() for name, value in means.items()}  # equal-sized batches: the mean over all steps
+    if not with_signals:
+        return losses
+    # Sums stay sums over batches (the value gap averages over the windows that count); means average.
+    stats = {name: value.sum() if name in ("return_gap_sum", "windows") else value.mean()
+             for name, value in stats.items()}
+    return losses, offline_signals.signals_from_statistics(agent_state, stats)
 
 
 def last_valid_index(valid) -> jax.Array:
@@ -149,14 +164,16 @@ def trajectory_metrics(agent_state, rows, valid, buffer, key, *, batch_size: int
     score = jnp.where(valid, rows["reward"], 0.0).sum(axis=1)
     per_step, post = per_step_outputs(agent_state, rows, eval_loss_key)
     eval_losses = {name: masked_mean(value, valid) for name, value in per_step.items()}
-    replay_losses = replay_wm_losses(agent_state, buffer, replay_key, batch_size=batch_size, seq_len=seq_len,
-                                     num_batches=replay_batch_count(valid.size, batch_size, seq_len))
+    replay_losses, signals = replay_wm_losses(agent_state, buffer, replay_key, batch_size=batch_size,
+                                              seq_len=seq_len, with_signals=True,
+                                              num_batches=replay_batch_count(valid.size, batch_size, seq_len))
     metrics = {
         "score": score.mean(),
         "score_std": score.std(),
         "episode_length": valid.sum(axis=1).mean() - 1.0,
         "ood_ratio": eval_losses["total"] / replay_losses["total"],
         **value_metrics(agent_state, post, rows, valid),
+        **signals,
     }
     if has_policy_autoencoder(agent_state):
         metrics["policy_input_loss"] = masked_mean(agent_lib.policy_input_loss(agent_state, post), valid)

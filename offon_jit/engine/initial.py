@@ -31,9 +31,15 @@ class StudyModels:
 
     @classmethod
     def create(cls, config: RunConfig, spec: EnvSpec) -> "StudyModels":
-        model_config = config.model_config()
+        """An exploring Active learns the disagreement reward (with the decay rule when expl_decay > 0);
+        with `signal_ensemble` every other agent trains an ensemble it does not act on (for the
+        offline disagreement signal); otherwise agents have no ensemble."""
+        plain = config.model_config()
+        signal_only = plain.replace(disag_models=config.disag_models, disag_reward=False)
+        model_config = signal_only if config.signal_ensemble else plain
         explores = any(w > 0 for w in config.expl_weights)
-        active = model_config.replace(disag_models=config.disag_models if explores else 0)
+        active = (plain.replace(disag_models=config.disag_models, expl_rule="decay" if config.expl_decay else "fixed")
+                  if explores else model_config)
         return cls(config, spec, model_config, active)
 
     @property
@@ -41,15 +47,17 @@ class StudyModels:
         return replay_schema(self.spec)
 
 
-def new_agent(models: StudyModels, key, variant: Variant, model_config, expl_weight=0.0):
+def new_agent(models: StudyModels, key, variant: Variant, model_config, expl_weight=0.0, expl_decay=0.0):
     init_key = jax.random.fold_in(key, variant.salt)
-    return init_key, agent_lib.init_agent(init_key, models.spec, model_config, expl_weight=expl_weight)
+    return init_key, agent_lib.init_agent(init_key, models.spec, model_config, expl_weight=expl_weight,
+                                          expl_decay=expl_decay)
 
 
 def fresh_active(models: StudyModels, key, expl_weight, env=None) -> AgentRun:
     """An Active run before its prefill: agent, empty buffer, envs reset (`env` None: host simulators)."""
     cfg = models.config
-    init_key, agent = new_agent(models, key, VARIANTS["active"], models.active_model_config, expl_weight)
+    init_key, agent = new_agent(models, key, VARIANTS["active"], models.active_model_config, expl_weight,
+                                cfg.expl_decay)
     env_key, run_key = jax.random.split(jax.random.fold_in(init_key, salts.RUN_KEY))
     buffer = replay.init_buffer(models.schema, cfg.capacity, cfg.num_envs)
     carry = agent_lib.initial_policy_carry(agent, cfg.num_envs)

@@ -84,6 +84,11 @@ def trace_keys(phase: Phase) -> np.ndarray:
     return np.asarray(jax.vmap(lambda k: jax.random.fold_in(k, salts.TRACE))(run_keys(list(phase.runs))))
 
 
+def arming_signal(variant, config: RunConfig) -> str:
+    """The eval metric an adaptive variant compares with its threshold."""
+    return config.offline_signal if variant.arm_signal == "offline" else "ood_ratio"
+
+
 def build_phase(models: initial.StudyModels, phase: Phase, placement: RunPlacement, simulator) -> PhaseProgram:
     """The phase's program; the simulator supplies collection, prefill and evaluation."""
     keys = run_keys(list(phase.runs))
@@ -128,7 +133,8 @@ def build_phase(models: initial.StudyModels, phase: Phase, placement: RunPlaceme
         metrics = measure(state, eval_point(chunk))
         for agent in phase.agents:
             if VARIANTS[agent].interaction == "adaptive":
-                state = {**state, agent: arm(state[agent], metrics[agent]["ood_ratio"])}
+                signal = arming_signal(VARIANTS[agent], models.config)
+                state = {**state, agent: arm(state[agent], metrics[agent][signal])}
         return state, metrics
 
     def evaluate_initial(state: dict) -> dict:

@@ -12,6 +12,8 @@ variant only chooses
   world_model  "own", "active_each_step" (Tandem_sameWM) or "active_final" (Passive_sameWM
                (frozen), Fig. S5)
   interaction  None, "fixed" or "adaptive" self-generated data (Alg. 2, Fig. 8)
+  arm_signal   what arms an adaptive burst: "ood_ratio" (the paper's, from eval rollouts) or "offline"
+               (RunConfig.offline_signal, measured without env steps: engine/offline_signals.py)
   hparam       the RunConfig tuple that forms this variant's hyperparameter axis
 """
 
@@ -28,16 +30,18 @@ BATCH_SOURCES = ("uniform", "replay")
 INITS = ("own", "active", "alpha")
 WORLD_MODELS = ("own", "active_each_step", "active_final")
 INTERACTIONS = (None, "fixed", "adaptive")
+ARM_SIGNALS = ("ood_ratio", "offline")
 # Hyperparameter axes: RunConfig tuple field -> the per-run value's name in metric rows.
 # (Kept here as names, not read from RunConfig: offon_jit.config imports this module;
 # tests/engine/test_variants.py checks they are RunConfig tuple fields.)
-HPARAM_NAMES = {"ood_thresholds": "ood_threshold", "fixed_intervals": "fixed_interval", "tandem_alphas": "alpha"}
+HPARAM_NAMES = {"ood_thresholds": "ood_threshold", "offline_thresholds": "offline_threshold",
+                "fixed_intervals": "fixed_interval", "tandem_alphas": "alpha"}
 HPARAMS = (None, *HPARAM_NAMES)
 # The axis a schedule or an initialisation reads its per-run value from.
-REQUIRED_HPARAM = {("interaction", "fixed"): "fixed_intervals", ("interaction", "adaptive"): "ood_thresholds",
-                   ("init", "alpha"): "tandem_alphas"}
+REQUIRED_HPARAM = {("interaction", "fixed"): "fixed_intervals", ("init", "alpha"): "tandem_alphas"}
+THRESHOLD_AXES = {"ood_ratio": "ood_thresholds", "offline": "offline_thresholds"}  # adaptive: by its arm_signal
 ALLOWED = {"role": ROLES, "data": DATA_SPLITS, "batches": BATCH_SOURCES, "init": INITS,
-           "world_model": WORLD_MODELS, "interaction": INTERACTIONS, "hparam": HPARAMS}
+           "world_model": WORLD_MODELS, "interaction": INTERACTIONS, "hparam": HPARAMS, "arm_signal": ARM_SIGNALS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Variant:
     init: str = "own"
     world_model: str = "own"
     interaction: str | None = None
+    arm_signal: str = "ood_ratio"
     hparam: str | None = None  # RunConfig field holding the axis values
     salt: int = 2  # initialisation salt: 0 = the Active's, 1 = Tandem, 2 = Passive
 
@@ -60,7 +65,8 @@ class Variant:
             if value not in allowed:
                 raise ValueError(f"Variant {self.name!r}: {field} {value!r} is not one of "
                                  f"{', '.join(map(repr, allowed))}")
-        for (field, value), axis in REQUIRED_HPARAM.items():
+        required = {**REQUIRED_HPARAM, ("interaction", "adaptive"): THRESHOLD_AXES[self.arm_signal]}
+        for (field, value), axis in required.items():
             if getattr(self, field) == value and self.hparam != axis:
                 raise ValueError(f"Variant {self.name!r}: {field} {value!r} reads its per-run value from "
                                  f"hparam {axis!r}, got hparam {self.hparam!r}")
@@ -99,4 +105,6 @@ VARIANTS = _variants(
     Variant("tandem_alpha", batches="replay", init="alpha", hparam="tandem_alphas", salt=1),
     Variant("passive_fixed", interaction="fixed", hparam="fixed_intervals"),
     Variant("passive_auto", interaction="adaptive", hparam="ood_thresholds"),
+    # Beyond the paper (its Q1): adaptive bursts armed by an offline signal instead of eval rollouts.
+    Variant("passive_offline_auto", interaction="adaptive", arm_signal="offline", hparam="offline_thresholds"),
 )

@@ -80,11 +80,30 @@ def test_unknown_preset_lists_the_valid_ones():
         ({"twohot_low": 3.0, "twohot_high": -3.0}, "twohot_low < twohot_high"),
         ({"cnn_min_resolution": 3}, "power of two"),
         ({"no_such_field": 1}, "unknown DreamerConfig fields"),
+        ({"disag_reward": 1}, r"disag_reward must be a bool \(true or false\), got 1"),
+        ({"disag_reward": "false"}, "disag_reward must be a bool"),
+        ({"units": True}, "units must be an integer, got True"),
+        ({"unimix": False}, "unimix must be a number, got False"),
+        ({"expl_rule": "anneal"}, "expl_rule must be one of fixed, decay, got 'anneal'"),
+        ({"expl_rule": "decay"}, "expl_rule='decay' needs the disagreement reward"),
+        ({"expl_rule": "decay", "disag_models": 4, "disag_reward": False}, "expl_rule='decay' needs the disagreement"),
+        ({"expl_decay_rate": 0.0}, r"expl_decay_rate must be in \(0, 1\]"),
+        ({"expl_decay_rate": 1.5}, r"expl_decay_rate must be in \(0, 1\]"),
+        ({"expl_decay_rate": float("nan")}, r"expl_decay_rate must be in \(0, 1\]"),
     ],
 )
 def test_validation_rejects_nonsense(overrides, message):
     with pytest.raises(ValueError, match=message):
         DreamerConfig.from_preset("s", **overrides)
+
+
+def test_bool_and_rule_fields_take_their_own_types():
+    signal = DreamerConfig.from_preset("tiny", disag_models=4, disag_reward=False)
+    assert signal.disag_reward is False and not signal.disag_reward_on
+    assert DreamerConfig.from_preset("tiny", disag_models=4).disag_reward_on  # the reward is on by default
+    decay = DreamerConfig.from_preset("tiny", disag_models=4, expl_rule="decay", expl_decay_rate=1)
+    assert (decay.expl_rule, decay.expl_decay_rate) == ("decay", 1)
+    assert DreamerConfig().expl_rule == "fixed" and DreamerConfig().expl_decay_rate == 0.01
 
 
 def test_replay_settings_are_not_model_fields():
@@ -115,6 +134,7 @@ def test_model_overrides_of_run_config_fields_name_the_flag(key, value, message)
         ((("units", "abc"),), "units must be an integer, got 'abc'"),
         ((("unimix", "abc"),), "unimix must be a number, got 'abc'"),
         ((("units", 0),), "units must be a positive integer"),
+        ((("disag_reward", 0),), "disag_reward must be a bool"),
         ((("units", 32), ("units", 64)), "--model units is given twice"),
         ((("units",),), "model_overrides must be"),
     ],
@@ -135,6 +155,8 @@ def test_valid_model_overrides_build_the_model_config():
     model = config.model_config()
     assert (model.imag_horizon, model.disag_units, model.deter) == (10, 32, PRESETS["tiny"].deter)
     assert RunConfig.from_json(config.to_json()) == config
+    signal = RunConfig(model_overrides=(("disag_reward", False),))  # a JSON bool, as --model disag_reward=false gives
+    assert signal.model_config().disag_reward is False and RunConfig.from_json(signal.to_json()) == signal
 
 
 @pytest.mark.parametrize("flag", ["disag_models=8", "batch_size=4", "units=abc", "no_such_field=1"])

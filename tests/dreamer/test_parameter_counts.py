@@ -104,3 +104,21 @@ def test_optional_modules_are_listed_but_not_in_the_total(monkeypatch):
     assert sorted(line.split()[0] for line in optional) == [
         "disag_critic", "disag_ensemble", "mystery", "policy_autoencoder", "slow_disag_critic",
     ]  # fmt: skip
+
+
+def test_signal_only_ensemble_is_listed_without_a_disagreement_critic():
+    """disag_reward=False: the ensemble's K heads ([h, z, a] -> MLP -> flat z) and no disagreement critic."""
+    task, preset = "dmc/cheetah_run-proprio", "tiny"
+    plain = counts(task, preset)
+    signal = counts(task, preset, (("disag_models", 4), ("disag_reward", False)))
+    rewarded = counts(task, preset, (("disag_models", 4),))
+    config = DreamerConfig.from_preset(preset)
+    head = hidden_stack(config.feat_size + 6, config.layers, config.units) + (config.units + 1) * config.stoch_size
+    assert signal["disag_ensemble"] == rewarded["disag_ensemble"] == 4 * head  # cheetah: 6 actuators
+    assert signal["disag_critic"] == signal["slow_disag_critic"] == 0
+    assert rewarded["disag_critic"] == rewarded["slow_disag_critic"] == plain["critic"]
+    assert {m: signal[m] for m in (*CORE, "total")} == {m: plain[m] for m in (*CORE, "total")}
+    table = format_parameter_table(signal, "t").splitlines()
+    optional = table[table.index("  optional modules, not in the total:") + 1 :]
+    assert sorted(line.split()[0] for line in optional) == ["disag_ensemble", "policy_autoencoder"]
+    assert f"{4 * head:,}" in next(line for line in optional if line.split()[0] == "disag_ensemble")

@@ -13,6 +13,8 @@ from tests.dreamer import helpers as H
 # The tiny point-mass setup of test_agent (whose compiled update PLAIN shares); P2E adds the ensemble.
 P2E_CONFIG = H.POINT_CONFIG.replace(disag_models=8)
 PLAIN_CONFIG = H.POINT_CONFIG
+# The ensemble as a signal only: trained, never rewarded.
+SIGNAL_CONFIG = H.POINT_CONFIG.replace(disag_models=4, disag_reward=False)
 assert PLAIN_CONFIG.disag_models == 0
 
 disagreement_reward = jax.jit(agent.disagreement_reward)
@@ -136,11 +138,18 @@ def test_ensemble_loss_masks_pairs_that_cross_an_episode_start(p2e_state, poster
     assert float(ensemble_loss(params, P2E_CONFIG, corrupt, action, first)[0]) == masked
 
 
-def _train(state, steps=3):
-    metrics = None
+def _train_logged(state, steps=3):
+    """`steps` updates on point batches 0.. with keys 20..: the final state and each step's metrics."""
+    logged = []
     for i in range(steps):
         state, metrics = H.train_step(state, H.point_batch(i), jax.random.PRNGKey(20 + i))
-    return state, metrics
+        logged.append(metrics)
+    return state, logged
+
+
+def _train(state, steps=3):
+    state, logged = _train_logged(state, steps)
+    return state, logged[-1]
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +179,38 @@ def test_zero_exploration_weight_with_ensemble_equals_the_plain_agent_bitwise(tr
     assert float(metrics["imag_disag_reward"]) > 0 and np.isfinite(float(metrics["disag_loss"]))
 
 
+def test_signal_only_ensemble_trains_without_changing_the_plain_agent(trained_pair):
+    """disag_reward=False: the ensemble trains on the batch's posterior as with the reward, but there is
+    no disagreement term, so everything else is the plain agent's, bitwise, whatever expl_weight says."""
+    (plain, plain_metrics), _, _ = trained_pair
+    fresh = agent.init_agent(jax.random.PRNGKey(7), H.POINT_SPEC, SIGNAL_CONFIG, expl_weight=1.0)
+    assert set(fresh.params) == set(plain.params) | {"disag"} and set(fresh.opt_states) == set(plain.opt_states) | {"disag"}
+    assert set(fresh.return_norm) == {"task"}
+    signal, logged = _train_logged(fresh)
+    metrics = jax.device_get(logged[-1])
+    for field in ("params", "opt_states"):
+        plain_groups, signal_groups = getattr(plain, field), getattr(signal, field)
+        for group in plain_groups:
+            for a, b in zip(jax.tree_util.tree_leaves(plain_groups[group]), jax.tree_util.tree_leaves(signal_groups[group])):
+                np.testing.assert_array_equal(a, b, err_msg=f"{field}/{group}")
+    for a, b in zip(jax.tree_util.tree_leaves(plain.return_norm), jax.tree_util.tree_leaves(signal.return_norm)):
+        np.testing.assert_array_equal(a, b)
+    assert int(signal.step) == int(plain.step) == 3
+    assert set(metrics) - set(plain_metrics) == {"disag_loss"} and set(plain_metrics) <= set(metrics)
+    for name in plain_metrics:
+        assert float(metrics[name]) == float(plain_metrics[name]), name
+    # The ensemble learns: its loss on each update's batch falls, and its heads moved from their initialisation.
+    losses = [float(m["disag_loss"]) for m in logged]
+    print("signal-only ensemble loss per update:", losses)
+    assert all(b < a for a, b in zip(losses, losses[1:]))
+    assert max_abs_diff(fresh.params["disag"], signal.params["disag"]) > 0
+    assert signal.params["disag"]["params"]["out"]["kernel"].shape[0] == 4
+    # Its disagreement stays measurable on the agent's own data.
+    batch = H.point_batch(0)
+    post = agent_latent(signal, batch, jax.random.PRNGKey(1))
+    assert (np.asarray(disagreement_reward(signal, post, jnp.asarray(batch["action"]))) > 0).all()
+
+
 def test_full_exploration_weight_changes_the_actor_update(trained_pair):
     _, (expl0, _), (expl1, metrics1) = trained_pair
     assert float(expl1.expl_weight) == 1.0
@@ -195,6 +236,9 @@ def test_ensemble_config_is_validated_and_absent_modules_raise(posterior):
         H.POINT_CONFIG.replace(disag_units=-1)
     with pytest.raises(ValueError, match="expl_lr must be a positive"):
         H.POINT_CONFIG.replace(expl_lr=0.0)
+    with pytest.raises(ValueError, match=r"disag_reward must be a bool \(true or false\), got 0"):
+        H.POINT_CONFIG.replace(disag_models=4, disag_reward=0)
+    assert not SIGNAL_CONFIG.disag_reward_on and P2E_CONFIG.disag_reward_on and not PLAIN_CONFIG.disag_reward_on
     assert P2E_CONFIG.replace(disag_layers=3).disag_head_layers == 3 and P2E_CONFIG.disag_head_units == P2E_CONFIG.units
     batch, post = posterior
     plain = agent.init_agent(jax.random.PRNGKey(0), H.POINT_SPEC, PLAIN_CONFIG)
