@@ -376,7 +376,7 @@ def render_offline_ood(experiment: Experiment, studies: dict, out_dir: pathlib.P
     rows = task_rows(experiment, studies)
     document, report = {}, [f"# {experiment.title}\n"]
     for task, task_rows_ in rows.items():
-        validation = analysis.signal_validation(task_rows_)
+        validation = analysis.signal_validation(analysis.offline_ood.distinct_curves(task_rows_))
         comparison = analysis.schedule_comparison(task_rows_)
         document[task] = {"validation": validation, "comparison": comparison}
         report += [f"## {task}\n", analysis.offline_ood.markdown_report(validation, comparison)]

@@ -10,7 +10,8 @@ takes the Spearman rank correlation (scipy.stats.spearmanr, two-sided p) of each
   vs_score_gap  the reference curve's score at the same seed and env_steps minus the row's score,
                 over the other curves' points (a point without a matching reference row is skipped);
 
-overall and within each curve label (`per_agent`), so a signal that separates agents but not the
+overall and within each curve label (`per_agent`; `distinct_curves` first drops exact repeats of a
+curve, e.g. an adaptive Passive that never armed), so a signal that separates agents but not the
 stages of one run shows as high overall and low within. A correlation needs >= 3 points with
 finite values of both quantities and neither side constant; otherwise rho and p are None and
 `note` says why. The winner of a target is the signal with the largest signed rho (a higher signal
@@ -132,6 +133,20 @@ def signal_validation(rows: Sequence[Mapping], signals: Sequence[str] = SIGNALS,
         winner[target] = max(defined)[2] if defined else None
     return {"reference": reference, "signals": results, "absent": [s for s in signals if s not in present],
             "winner": winner}
+
+
+def distinct_curves(rows: Sequence[Mapping], keys: Sequence[str] = (SCORE_METRIC, OOD_METRIC, "eval_wm_loss")) -> list:
+    """The rows without curves that repeat an earlier curve exactly (same seeds, steps and `keys` values), such
+    as an adaptive Passive that never armed and so trained as the plain Passive did: a repeated curve would
+    count the same points twice in a correlation."""
+    seen, kept = set(), set()
+    for label in curve_labels(rows):
+        points = tuple(sorted((row["seed"], row["env_steps"], *(row.get(k) for k in keys))
+                              for row in rows if curve_label(row) == label))
+        if points not in seen:
+            seen.add(points)
+            kept.add(label)
+    return [row for row in rows if curve_label(row) in kept]
 
 
 def schedule_comparison(rows: Sequence[Mapping], agents: Sequence[str] = ("passive_auto", "passive_offline_auto"),

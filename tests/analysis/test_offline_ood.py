@@ -197,3 +197,12 @@ def test_markdown_report_lists_every_signal_and_curve():
     assert f"| {AUTO} | 3 | 22.00 | 4.00 | p = {p:.3f}, n = 3 vs 3 |" in text
     assert "| passive | 3 | 12.00 | 0.00 | baseline |" in text
     assert f"| {KL} | active | -1 (6) | - |" in text
+
+
+def test_distinct_curves_drops_exact_repeats_only():
+    rows = [{"agent": agent, "seed": seed, "env_steps": step, "score": score, "ood_ratio": 1.0, "eval_wm_loss": 2.0}
+            for agent, shift in (("passive", 0.0), ("passive_auto", 0.0), ("passive_offline_auto", 0.5))
+            for seed in (0, 1) for step, score in ((0, 1.0), (10, 2.0 + shift))]
+    kept = offline_ood.distinct_curves(rows)
+    assert sorted({row["agent"] for row in kept}) == ["passive", "passive_offline_auto"]
+    assert len(kept) == 8

@@ -10,7 +10,7 @@ from offon_jit.engine.variants import ALLOWED, HPARAM_NAMES, VARIANTS, Variant
 
 # A value each field does not allow: a near-miss typo of an allowed one.
 TYPOS = {"role": "lock_step", "data": "expert_half", "batches": "replays", "init": "actve",
-         "world_model": "active_each", "interaction": "adaptve", "hparam": "ood_threshold"}
+         "world_model": "active_each", "interaction": "adaptve", "hparam": "ood_threshold", "arm_signal": "offline_kl"}
 
 
 def test_every_field_with_allowed_values_has_a_typo_case():
@@ -43,6 +43,8 @@ def test_schedules_and_alpha_init_need_their_axis():
         Variant("x", interaction="fixed")
     with pytest.raises(ValueError, match="init 'alpha' reads its per-run value from hparam 'tandem_alphas'"):
         Variant("x", init="alpha", hparam="ood_thresholds")
+    with pytest.raises(ValueError, match="interaction 'adaptive' reads its per-run value from hparam 'offline_thresholds'"):
+        Variant("x", interaction="adaptive", arm_signal="offline", hparam="ood_thresholds")
     with pytest.raises(ValueError, match="salt must be an integer >= 0"):
         Variant("x", salt=-1)
 
@@ -55,5 +57,6 @@ def test_hparam_axes_are_run_config_tuple_fields_of_numbers():
         values = getattr(defaults, axis)
         assert isinstance(values, tuple) and values and all(isinstance(v, (int, float)) for v in values), axis
     assert variants.HPARAMS == (None, *HPARAM_NAMES)
-    assert {VARIANTS[n].hparam_name for n in ("passive_auto", "passive_fixed", "tandem_alpha")} == {
-        "ood_threshold", "fixed_interval", "alpha"}
+    assert {VARIANTS[n].hparam_name for n in ("passive_auto", "passive_offline_auto", "passive_fixed",
+                                              "tandem_alpha")} == {
+        "ood_threshold", "offline_threshold", "fixed_interval", "alpha"}
