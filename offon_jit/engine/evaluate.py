@@ -117,10 +117,7 @@ def replay_wm_losses(agent_state, buffer, key, *, batch_size: int, seq_len: int,
     losses = {name: value.mean() for name, value in means.items()}  # equal-sized batches: the mean over all steps
     if not with_signals:
         return losses
-    # Sums stay sums over batches (the value gap averages over the windows that count); means average.
-    stats = {name: value.sum() if name in ("return_gap_sum", "windows") else value.mean()
-             for name, value in stats.items()}
-    return losses, offline_signals.signals_from_statistics(agent_state, stats)
+    return losses, offline_signals.signals_from_batches(agent_state, stats)
 
 
 def last_valid_index(valid) -> jax.Array:

@@ -15,11 +15,11 @@ compares that imagination with the replay data itself:
                        KL(q(z | h, e(decoded)) || p(z | h)), the world-model loss's KL term on the
                        model's own observation. States the model knows survive the round trip; states
                        it has never fitted need not.
-  offline_value_gap    |mean imagined lambda-return - mean data lambda-return| / S from the same window
-                       starts, where the data return uses the window's observed rewards and the critic
-                       at its posterior states (windows with an episode start after row 0 are skipped),
-                       and S is the actor's task return normaliser: how much the model's prediction of
-                       the policy's return departs from what the data shows.
+  offline_value_gap    mean over replay windows of |imagined lambda-return - data lambda-return| / S from
+                       each window's first state, where the data return uses the window's observed rewards
+                       and terminations and the critic at its posterior states (windows with an episode
+                       start after row 0 are skipped), and S is the actor's task return normaliser: how far
+                       the model's prediction of the policy's return departs from what the data shows.
 
 Ratios are 1 and the gap is 0 when imagination retraces the data (`test_offline_signals.py`). All
 three are logged for every agent at every evaluation, beside the eval-based `ood_ratio`;
@@ -89,7 +89,7 @@ def signal_horizon(agent_state, seq_len: int) -> int:
 
 
 def batch_statistics(agent_state, batch: dict, post, key) -> dict:
-    """Per-batch sums the signals are made of: imagination from every posterior state of the batch."""
+    """Per-batch statistics the signals are made of: imagination from every posterior state of the batch."""
     horizon = signal_horizon(agent_state, batch["reward"].shape[1])
     flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731  (B, T, ...) -> (B*T, ...)
     latents, actions = agent_lib.imagine(agent_state, jax.tree_util.tree_map(flat, post), key, horizon)
@@ -130,6 +130,14 @@ def signals_from_statistics(agent_state, stats: dict) -> dict:
     if "disag_imagined" in stats:
         signals["offline_disag_ratio"] = stats["disag_imagined"] / stats["disag_replay"]
     return signals
+
+
+def signals_from_batches(agent_state, stats: dict) -> dict:
+    """The signals from per-batch statistics stacked over equal-sized batches (leading axis): the value gap's
+    sums add up (it averages over the windows that count), the per-batch means average."""
+    summed = ("return_gap_sum", "windows")
+    return signals_from_statistics(agent_state, {name: value.sum() if name in summed else value.mean()
+                                                 for name, value in stats.items()})
 
 
 def batch_key(key) -> jax.Array:
