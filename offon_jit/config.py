@@ -68,8 +68,8 @@ class RunConfig:
     disag_models: int = 8  # Plan2Explore ensemble heads, used when an expl weight is > 0
     ood_thresholds: tuple[float, ...] = (1.35,)  # passive_auto: OOD ratio above which it interacts
     # passive_offline_auto: the offline signal (engine/offline_signals.py) and thresholds above which it interacts
-    offline_signal: str = "offline_kl_ratio"
-    offline_thresholds: tuple[float, ...] = (1.5,)
+    offline_signal: str = "offline_disag_ratio"  # the winner of the offline_ood validation (README)
+    offline_thresholds: tuple[float, ...] = (1.3,)
     signal_ensemble: bool = False  # agents that do not explore get a Plan2Explore ensemble too (signals only)
     expl_decay: float = 0.0  # adaptive w_expl: an exploring Active's w falls by this share as its disagreement falls
     fixed_intervals: tuple[int, ...] = (20_000,)  # passive_fixed: env steps N between bursts
@@ -206,12 +206,10 @@ class RunConfig:
 
         if self.offline_signal not in SIGNALS:
             raise ConfigError(f"offline_signal must be one of {', '.join(SIGNALS)}, got {self.offline_signal!r}")
-        if (self.offline_signal == ENSEMBLE_SIGNAL and "passive_offline_auto" in self.agents
-                and not self.signal_ensemble):
-            raise ConfigError(f"offline_signal {ENSEMBLE_SIGNAL} needs the Passive's own ensemble: "
-                              "pass --signal-ensemble")
-        if self.signal_ensemble and self.disag_models < 2:
-            raise ConfigError(f"signal_ensemble needs disag_models >= 2, got {self.disag_models}")
+        ensemble_armed = self.offline_signal == ENSEMBLE_SIGNAL and "passive_offline_auto" in self.agents
+        if (self.signal_ensemble or ensemble_armed) and self.disag_models < 2:
+            raise ConfigError(f"{'signal_ensemble' if self.signal_ensemble else 'offline_signal ' + ENSEMBLE_SIGNAL} "
+                              f"needs an ensemble of disag_models >= 2 heads, got {self.disag_models}")
         if not 0.0 <= self.expl_decay <= 1.0:
             raise ConfigError(f"expl_decay must lie in [0, 1], got {self.expl_decay}")
         if self.expl_decay > 0 and not any(w > 0 for w in self.expl_weights):

@@ -14,7 +14,7 @@ import jax
 from envs.spec import EnvSpec
 from offon_jit.config import RunConfig
 from offon_jit.dreamer import agent as agent_lib
-from offon_jit.engine import interaction, salts
+from offon_jit.engine import interaction, offline_signals, salts
 from offon_jit.engine.chunks import copy_world_model
 from offon_jit.engine.run_state import AgentRun, new_run
 from offon_jit.engine.transitions import replay_schema
@@ -26,8 +26,9 @@ from offon_jit.replay import buffer as replay
 class StudyModels:
     config: RunConfig
     spec: EnvSpec
-    model_config: agent_lib.DreamerConfig  # every agent but an exploring Active
+    model_config: agent_lib.DreamerConfig  # every agent but an exploring Active (see `config_for`)
     active_model_config: agent_lib.DreamerConfig
+    signal_model_config: agent_lib.DreamerConfig  # with a Plan2Explore ensemble it never acts on
 
     @classmethod
     def create(cls, config: RunConfig, spec: EnvSpec) -> "StudyModels":
@@ -40,7 +41,15 @@ class StudyModels:
         explores = any(w > 0 for w in config.expl_weights)
         active = (plain.replace(disag_models=config.disag_models, expl_rule="decay" if config.expl_decay else "fixed")
                   if explores else model_config)
-        return cls(config, spec, model_config, active)
+        return cls(config, spec, model_config, active, signal_only)
+
+    def config_for(self, name: str) -> agent_lib.DreamerConfig:
+        """A non-Active agent's model: the study's, or one with a signal-only ensemble for a variant armed by the
+        ensemble's disagreement (which trains exactly as the plain agent does, so nothing else changes)."""
+        variant = VARIANTS[name]
+        if variant.arm_signal == "offline" and self.config.offline_signal == offline_signals.ENSEMBLE_SIGNAL:
+            return self.signal_model_config
+        return self.model_config
 
     @property
     def schema(self) -> dict:
@@ -67,7 +76,7 @@ def fresh_active(models: StudyModels, key, expl_weight, env=None) -> AgentRun:
 
 def init_follower(models: StudyModels, key, active_agent, *, name: str) -> AgentRun:
     """A lock-step agent (Tandem, Tandem_sameWM): no buffer or envs of its own."""
-    init_key, agent = new_agent(models, key, VARIANTS[name], models.model_config)
+    init_key, agent = new_agent(models, key, VARIANTS[name], models.config_for(name))
     run = new_run(agent, None, None, None, jax.random.fold_in(init_key, salts.RUN_KEY))
     if VARIANTS[name].world_model == "active_each_step":
         run = copy_world_model(run, active_agent)
@@ -77,9 +86,9 @@ def init_follower(models: StudyModels, key, active_agent, *, name: str) -> Agent
 def init_offline(models: StudyModels, key, buffer, hparam, frozen_wm, *, name: str) -> AgentRun:
     """An offline agent on its data; `hparam` is its swept value, `frozen_wm` the Active's final WM or None."""
     variant = VARIANTS[name]
-    init_key, agent = new_agent(models, key, variant, models.model_config)
+    init_key, agent = new_agent(models, key, variant, models.config_for(name))
     if variant.init == "alpha":
-        _, active_init = new_agent(models, key, VARIANTS["active"], models.model_config)
+        _, active_init = new_agent(models, key, VARIANTS["active"], models.config_for(name))
         agent = agent_lib.mix_agents(active_init, agent, hparam)
     if frozen_wm is not None:
         agent = agent.replace(params={**agent.params, "wm": frozen_wm})

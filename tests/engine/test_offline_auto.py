@@ -11,8 +11,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 
+import envs
 from offon_jit.config import ConfigError, RunConfig
-from offon_jit.engine import interaction, offline_signals
+from offon_jit.engine import initial, interaction, offline_signals
 from offon_jit.engine.programs import arming_signal
 from offon_jit.engine.run_state import new_run
 from offon_jit.engine.variants import VARIANTS, Variant
@@ -82,11 +83,22 @@ def test_the_configured_signal_arms_strictly_above_its_threshold(signal, value, 
     assert bool(interaction.arm(run, jnp.float32(value)).schedule.pending) is armed
 
 
+def test_only_the_agent_armed_by_the_ensemble_signal_gets_an_ensemble_without_signal_ensemble():
+    config = RunConfig(**{**SETTINGS, "signal_ensemble": False}, agents=("active", "passive", "passive_offline_auto"))
+    models = initial.StudyModels.create(config, envs.get_task(config.task).spec)
+    assert config.offline_signal == offline_signals.ENSEMBLE_SIGNAL  # the default
+    assert models.config_for("passive").disag_models == 0
+    armed = models.config_for("passive_offline_auto")
+    assert armed.disag_models == SETTINGS["disag_models"] and not armed.disag_reward
+    other = initial.StudyModels.create(config.replace(offline_signal="offline_kl_ratio"), envs.get_task(config.task).spec)
+    assert other.config_for("passive_offline_auto").disag_models == 0
+
+
 def test_bad_offline_settings_name_the_problem():
     with pytest.raises(ConfigError, match="offline_signal must be one of"):
         RunConfig(**{**SETTINGS, "offline_signal": "nonsense"})
-    with pytest.raises(ConfigError, match="--signal-ensemble"):
-        RunConfig(**{**SETTINGS, "signal_ensemble": False}, agents=("active", "passive_offline_auto"),
+    with pytest.raises(ConfigError, match="offline_signal offline_disag_ratio needs an ensemble of disag_models >= 2"):
+        RunConfig(**{**SETTINGS, "signal_ensemble": False, "disag_models": 0}, agents=("active", "passive_offline_auto"),
                   offline_signal="offline_disag_ratio")
     with pytest.raises(ConfigError, match="offline_thresholds must be > 0"):
         RunConfig(**SETTINGS, offline_thresholds=(0.0,))
