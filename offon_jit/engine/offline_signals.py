@@ -22,7 +22,9 @@ compares that imagination with the replay data itself:
                        the model's prediction of the policy's return departs from what the data shows.
 
 Ratios are 1 and the gap is 0 when imagination retraces the data (`test_offline_signals.py`). All
-three are logged for every agent at every evaluation, beside the eval-based `ood_ratio`;
+signals are logged for every agent at every evaluation (the disagreement ratio by agents with an
+ensemble: exploring Actives, every agent with RunConfig.signal_ensemble, and a Passive armed by it),
+beside the eval-based `ood_ratio`;
 `passive_offline_auto` arms its bursts from one of them (RunConfig.offline_signal).
 """
 
