@@ -182,11 +182,15 @@ class RunConfig:
     def model_config(self):
         """The DreamerConfig of every agent but an exploring Active: the preset plus --model overrides.
 
-        The exploring Active adds a Plan2Explore ensemble of `disag_models` heads to it.
+        The exploring Active adds a Plan2Explore ensemble of `disag_models` heads to it. Without a
+        `precision` override the backend picks it: bf16 on GPU/TPU, f32 on CPU.
         """
-        from offon_jit.dreamer.config import DreamerConfig  # lazy: imports JAX
+        import jax  # lazy: imports JAX
 
-        return DreamerConfig.from_preset(self.preset, **dict(self.model_overrides))
+        from offon_jit.dreamer.config import DreamerConfig, default_precision
+
+        overrides = {"precision": default_precision(jax.default_backend()), **dict(self.model_overrides)}
+        return DreamerConfig.from_preset(self.preset, **overrides)
 
     def _validate_remedies(self) -> None:
         for name in AXIS_FIELDS:

@@ -33,7 +33,7 @@ _HELP = {
 }
 
 
-def _parse_override(text: str) -> tuple[str, object]:
+def parse_model_override(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"model override {text!r} must look like KEY=VALUE")
     key, value = text.split("=", 1)
@@ -61,7 +61,7 @@ def add_run_parser(subparsers) -> None:
         if field.name == "agents":
             parser.add_argument(flag, default=",".join(default), help=_HELP[field.name])
         elif field.name == "model_overrides":
-            parser.add_argument("--model", dest="model_overrides", action="append", type=_parse_override,
+            parser.add_argument("--model", dest="model_overrides", action="append", type=parse_model_override,
                                 default=[], metavar="KEY=VALUE", help=_HELP[field.name])
         elif isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=_HELP.get(field.name))

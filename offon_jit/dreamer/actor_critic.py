@@ -42,7 +42,7 @@ from offon_jit.dreamer.distributions import (
     twohot_mean,
     unimix_logits,
 )
-from offon_jit.dreamer.networks import MLP, TwoHotHead, output_init
+from offon_jit.dreamer.networks import MLP, TwoHotHead, output_init, to_float32
 from offon_jit.dreamer.normalizer import ReturnNormState, return_scale, update_return_norm
 from offon_jit.dreamer.rssm import Latent
 from offon_jit.dreamer.world_model import WorldModel
@@ -65,12 +65,11 @@ class Actor(nn.Module):
     @nn.compact
     def __call__(self, feat):
         c = self.config
-        x = MLP(c.layers, c.units, c.layernorm_eps, name="mlp")(feat)
+        dense = functools.partial(nn.Dense, self.action_dim, kernel_init=output_init, dtype=c.compute_dtype)
+        x = MLP(c.layers, c.units, c.layernorm_eps, c.compute_dtype, name="mlp")(feat)
         if self.discrete:
-            logits = nn.Dense(self.action_dim, kernel_init=output_init, name="logits")(x)
-            return OneHotDist(unimix_logits(logits, c.unimix))
-        mean = nn.Dense(self.action_dim, kernel_init=output_init, name="mean")(x)
-        std = nn.Dense(self.action_dim, kernel_init=output_init, name="std")(x)
+            return OneHotDist(unimix_logits(to_float32(dense(name="logits")(x)), c.unimix))
+        mean, std = to_float32(dense(name="mean")(x)), to_float32(dense(name="std")(x))
         return BoundedNormalDist.from_outputs(mean, std, c.actor_min_std, c.actor_max_std)
 
 
@@ -81,7 +80,7 @@ def make_actor(config: DreamerConfig, action_dim: int, discrete: bool) -> Actor:
 
 @functools.lru_cache(maxsize=None)
 def make_critic(config: DreamerConfig) -> TwoHotHead:
-    return TwoHotHead(config.layers, config.units, config.twohot_bins, config.layernorm_eps)
+    return TwoHotHead(config.layers, config.units, config.twohot_bins, config.layernorm_eps, config.compute_dtype)
 
 
 def lambda_returns(reward: jax.Array, value: jax.Array, discount: jax.Array, lam: float) -> jax.Array:

@@ -42,6 +42,12 @@ PRESETS: dict[str, SizePreset] = {
 }
 
 
+def default_precision(backend: str) -> str:
+    """The precision a run uses unless told otherwise: bf16 where matmuls are fast in it (GPU,
+    TPU), f32 on CPU (where bf16 matmuls are emulated and slower)."""
+    return "f32" if backend == "cpu" else "bf16"
+
+
 def preset_names() -> list[str]:
     return list(PRESETS)
 
@@ -57,6 +63,8 @@ _FIELD_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool}
 _TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "bool": "a bool (true or false)"}
 
 EXPL_RULES = ("fixed", "decay")  # how the exploration weight is set (see expl_schedule.py)
+PRECISIONS = ("f32", "bf16")  # compute dtype of matmuls and activations; parameters always float32
+REMAT_POLICIES = ("none", "dots", "full")  # what imagination keeps for the backward pass (networks.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +83,13 @@ class DreamerConfig:
     vector_mlp_units: int = 1024  # their width = the embedding size of vector tasks; 0 = `units`
     cnn_min_resolution: int = 4  # conv stages stop at this spatial size (4x4)
     layernorm_eps: float = 1e-3
+    # --- numerics and memory (change speed and memory, not the maths) ---
+    # "bf16": matmuls and activations in bfloat16; parameters, optimiser state, losses, KL and
+    # two-hot log-probabilities, the recurrent state and the return normaliser stay float32.
+    precision: str = "f32"
+    # Rematerialisation of imagination and its heads in the backward pass: "none" keeps every
+    # activation, "dots" keeps only matmul outputs, "full" keeps only each step's inputs.
+    remat: str = "none"
     # --- world model ---
     unimix: float = 0.01  # uniform mix of latent and actor categoricals
     action_clip: float = 1.0  # RSSM rescales actions with |a| > clip (v1 'action_clip')
@@ -156,6 +171,13 @@ class DreamerConfig:
     @property
     def discount(self) -> float:
         return 1.0 - 1.0 / self.discount_horizon
+
+    @property
+    def compute_dtype(self):
+        """The networks' compute dtype (see `precision`)."""
+        import jax.numpy as jnp  # lazy: the config itself needs no JAX
+
+        return jnp.bfloat16 if self.precision == "bf16" else jnp.float32
 
     @property
     def stoch_size(self) -> int:
@@ -251,6 +273,9 @@ class DreamerConfig:
             )
         if not self.actor_min_std < self.actor_max_std:
             raise ValueError(f"DreamerConfig needs actor_min_std < actor_max_std, got {self.actor_min_std} and {self.actor_max_std}")
+        for name, valid in (("precision", PRECISIONS), ("remat", REMAT_POLICIES)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"DreamerConfig.{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
         if self.expl_rule not in EXPL_RULES:
             raise ValueError(f"DreamerConfig.expl_rule must be one of {', '.join(EXPL_RULES)}, got {self.expl_rule!r}")
         if self.expl_rule == "decay" and not (self.disag_models >= 2 and self.disag_reward):

@@ -3,11 +3,18 @@
 Initialisation follows DreamerV3 v1: hidden layers use a truncated normal scaled by
 fan-average; output layers use a fan-average uniform; layers followed by LayerNorm
 have no bias (the norm's offset plays that role).
+
+Mixed precision: every module takes `dtype`, the compute dtype of its matmuls and
+activations (bfloat16 under DreamerConfig.precision "bf16"). Parameters are always
+float32 (Flax's param_dtype), LayerNorm statistics are reduced in float32, and every
+output layer returns float32, so the losses, log-probabilities and KLs built on the
+outputs are float32 whatever the compute dtype.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -38,6 +45,12 @@ def fan_avg_uniform(key, shape, dtype=jnp.float32):
 
 hidden_init = fan_avg_truncated_normal
 output_init = fan_avg_uniform
+Dtype = Any  # a JAX dtype (jnp.float32, jnp.bfloat16)
+
+
+def to_float32(x):
+    """A network output as float32 (a no-op at float32): the maths on outputs stays full precision."""
+    return x.astype(jnp.float32)
 
 
 class DenseNormAct(nn.Module):
@@ -45,11 +58,12 @@ class DenseNormAct(nn.Module):
 
     features: int
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        x = nn.Dense(self.features, use_bias=False, kernel_init=hidden_init)(x)
-        x = nn.LayerNorm(epsilon=self.eps)(x)
+        x = nn.Dense(self.features, use_bias=False, kernel_init=hidden_init, dtype=self.dtype)(x)
+        x = nn.LayerNorm(epsilon=self.eps, dtype=self.dtype)(x)
         return nn.silu(x)
 
 
@@ -59,11 +73,12 @@ class MLP(nn.Module):
     layers: int
     units: int
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
         for i in range(self.layers):
-            x = DenseNormAct(self.units, self.eps, name=f"h{i}")(x)
+            x = DenseNormAct(self.units, self.eps, self.dtype, name=f"h{i}")(x)
         return x
 
 
@@ -85,6 +100,7 @@ class ImageEncoder(nn.Module):
     depth: int
     min_resolution: int = 4
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, image):
@@ -94,8 +110,9 @@ class ImageEncoder(nn.Module):
         x = image.reshape((-1, height, width, channels)) - 0.5
         depth = self.depth
         for i in range(conv_stages(height, self.min_resolution)):
-            x = nn.Conv(depth, (4, 4), strides=2, padding="SAME", use_bias=False, kernel_init=hidden_init, name=f"conv{i}")(x)
-            x = nn.LayerNorm(epsilon=self.eps, name=f"norm{i}")(x)
+            x = nn.Conv(depth, (4, 4), strides=2, padding="SAME", use_bias=False, kernel_init=hidden_init,
+                        dtype=self.dtype, name=f"conv{i}")(x)  # fmt: skip
+            x = nn.LayerNorm(epsilon=self.eps, dtype=self.dtype, name=f"norm{i}")(x)
             x = nn.silu(x)
             depth *= 2
         return x.reshape(lead + (-1,))
@@ -111,6 +128,7 @@ class ImageDecoder(nn.Module):
     depth: int
     min_resolution: int = 4
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, feat):
@@ -119,19 +137,21 @@ class ImageDecoder(nn.Module):
         depth = self.depth * 2 ** (stages - 1)
         res = self.min_resolution
         lead = feat.shape[:-1]
-        x = nn.Dense(res * res * depth, kernel_init=output_init, name="in")(feat.reshape((-1, feat.shape[-1])))
+        x = nn.Dense(res * res * depth, kernel_init=output_init, dtype=self.dtype, name="in")(
+            feat.reshape((-1, feat.shape[-1]))
+        )
         x = x.reshape((-1, res, res, depth))
         for i in range(stages):
             if i == stages - 1:
-                x = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=output_init, name=f"deconv{i}")(x)
+                x = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=output_init,
+                                     dtype=self.dtype, name=f"deconv{i}")(x)  # fmt: skip
             else:
                 depth //= 2
-                x = nn.ConvTranspose(
-                    depth, (4, 4), strides=(2, 2), padding="SAME", use_bias=False, kernel_init=hidden_init, name=f"deconv{i}"
-                )(x)
-                x = nn.LayerNorm(epsilon=self.eps, name=f"norm{i}")(x)
+                x = nn.ConvTranspose(depth, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+                                     kernel_init=hidden_init, dtype=self.dtype, name=f"deconv{i}")(x)  # fmt: skip
+                x = nn.LayerNorm(epsilon=self.eps, dtype=self.dtype, name=f"norm{i}")(x)
                 x = nn.silu(x)
-        return x.reshape(lead + (height, width, channels)) + 0.5
+        return to_float32(x).reshape(lead + (height, width, channels)) + 0.5
 
 
 class VectorEncoder(nn.Module):
@@ -141,10 +161,11 @@ class VectorEncoder(nn.Module):
     layers: int
     units: int
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, obs):
-        return MLP(self.layers, self.units, self.eps, name="mlp")(symlog(obs))
+        return MLP(self.layers, self.units, self.eps, self.dtype, name="mlp")(symlog(obs))
 
 
 class VectorDecoder(nn.Module):
@@ -154,11 +175,12 @@ class VectorDecoder(nn.Module):
     layers: int
     units: int
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, feat):
-        x = MLP(self.layers, self.units, self.eps, name="mlp")(feat)
-        return nn.Dense(self.size, kernel_init=output_init, name="out")(x)
+        x = MLP(self.layers, self.units, self.eps, self.dtype, name="mlp")(feat)
+        return to_float32(nn.Dense(self.size, kernel_init=output_init, dtype=self.dtype, name="out")(x))
 
 
 class TwoHotHead(nn.Module):
@@ -168,11 +190,12 @@ class TwoHotHead(nn.Module):
     units: int
     bins: int
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, feat):
-        x = MLP(self.layers, self.units, self.eps, name="mlp")(feat)
-        return nn.Dense(self.bins, kernel_init=nn.initializers.zeros, name="out")(x)
+        x = MLP(self.layers, self.units, self.eps, self.dtype, name="mlp")(feat)
+        return to_float32(nn.Dense(self.bins, kernel_init=nn.initializers.zeros, dtype=self.dtype, name="out")(x))
 
 
 class BinaryHead(nn.Module):
@@ -181,11 +204,12 @@ class BinaryHead(nn.Module):
     layers: int
     units: int
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, feat):
-        x = MLP(self.layers, self.units, self.eps, name="mlp")(feat)
-        return nn.Dense(1, kernel_init=output_init, name="out")(x)[..., 0]
+        x = MLP(self.layers, self.units, self.eps, self.dtype, name="mlp")(feat)
+        return to_float32(nn.Dense(1, kernel_init=output_init, dtype=self.dtype, name="out")(x))[..., 0]
 
 
 def count_params(tree) -> int:

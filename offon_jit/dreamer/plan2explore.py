@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from offon_jit.dreamer.config import DreamerConfig
-from offon_jit.dreamer.networks import MLP, output_init
+from offon_jit.dreamer.networks import MLP, Dtype, output_init, to_float32
 from offon_jit.dreamer.rssm import Latent
 
 sg = jax.lax.stop_gradient
@@ -40,16 +40,18 @@ class DisagHead(nn.Module):
     units: int
     out_size: int
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        x = MLP(self.layers, self.units, self.eps, name="mlp")(x)
-        return nn.Dense(self.out_size, kernel_init=output_init, name="out")(x)
+        x = MLP(self.layers, self.units, self.eps, self.dtype, name="mlp")(x)
+        return to_float32(nn.Dense(self.out_size, kernel_init=output_init, dtype=self.dtype, name="out")(x))
 
 
 @functools.lru_cache(maxsize=None)
 def make_disag_head(config: DreamerConfig) -> DisagHead:
-    return DisagHead(config.disag_head_layers, config.disag_head_units, config.stoch_size, config.layernorm_eps)
+    return DisagHead(config.disag_head_layers, config.disag_head_units, config.stoch_size, config.layernorm_eps,
+                     config.compute_dtype)  # fmt: skip
 
 
 def _check_enabled(config: DreamerConfig) -> None:

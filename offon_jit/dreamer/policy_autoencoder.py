@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from offon_jit.dreamer.config import DreamerConfig
-from offon_jit.dreamer.networks import MLP, output_init
+from offon_jit.dreamer.networks import MLP, Dtype, output_init, to_float32
 
 sg = jax.lax.stop_gradient
 
@@ -33,13 +33,14 @@ class PolicyAutoencoder(nn.Module):
     bottleneck: int
     feat_size: int
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, feat):
-        x = MLP(self.layers, self.units, self.eps, name="enc")(feat)
-        code = nn.Dense(self.bottleneck, kernel_init=output_init, name="code")(x)
-        x = MLP(self.layers, self.units, self.eps, name="dec")(code)
-        return nn.Dense(self.feat_size, kernel_init=output_init, name="out")(x)
+        x = MLP(self.layers, self.units, self.eps, self.dtype, name="enc")(feat)
+        code = nn.Dense(self.bottleneck, kernel_init=output_init, dtype=self.dtype, name="code")(x)
+        x = MLP(self.layers, self.units, self.eps, self.dtype, name="dec")(code)
+        return to_float32(nn.Dense(self.feat_size, kernel_init=output_init, dtype=self.dtype, name="out")(x))
 
 
 @functools.lru_cache(maxsize=None)
@@ -47,7 +48,8 @@ def make_policy_autoencoder(config: DreamerConfig) -> PolicyAutoencoder:
     if not config.policy_ae_bottleneck:
         raise ValueError("the policy-input autoencoder is off (DreamerConfig.policy_ae_bottleneck=0)")
     return PolicyAutoencoder(
-        config.layers, config.units, config.policy_ae_bottleneck, config.feat_size, config.layernorm_eps
+        config.layers, config.units, config.policy_ae_bottleneck, config.feat_size, config.layernorm_eps,
+        config.compute_dtype,
     )
 
 

@@ -7,6 +7,8 @@
 z is `stoch` categoricals with `classes` classes each, mixed with 1% uniform and
 sampled with straight-through gradients. The initial state is learned: h_0 =
 tanh(w) for a parameter w, z_0 = the prior's mode at h_0 (v1 'initial: learned').
+Under mixed precision the layers compute in `dtype`, while the recurrent state h, the
+GRU's gating and the latent logits stay float32.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from offon_jit.dreamer.distributions import OneHotDist, unimix_logits
-from offon_jit.dreamer.networks import DenseNormAct, hidden_init, output_init
+from offon_jit.dreamer.networks import DenseNormAct, Dtype, hidden_init, output_init, to_float32
 
 
 @struct.dataclass
@@ -38,13 +40,15 @@ class LayerNormGRU(nn.Module):
 
     size: int
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, inputs, deter):
-        x = jnp.concatenate([deter, inputs], -1)
-        x = nn.Dense(3 * self.size, use_bias=False, kernel_init=hidden_init, name="dense")(x)
-        x = nn.LayerNorm(epsilon=self.eps, name="norm")(x)
-        reset, cand, update = jnp.split(x, 3, -1)
+        x = jnp.concatenate([deter, inputs.astype(deter.dtype)], -1)
+        x = nn.Dense(3 * self.size, use_bias=False, kernel_init=hidden_init, dtype=self.dtype, name="dense")(x)
+        x = nn.LayerNorm(epsilon=self.eps, dtype=self.dtype, name="norm")(x)
+        # The gates and the state update in float32: h accumulates over hundreds of steps.
+        reset, cand, update = jnp.split(to_float32(x), 3, -1)
         reset = jax.nn.sigmoid(reset)
         cand = jnp.tanh(reset * cand)
         update = jax.nn.sigmoid(update - 1.0)  # starts biased towards keeping the state
@@ -59,18 +63,19 @@ class RSSM(nn.Module):
     unimix: float = 0.01
     action_clip: float = 1.0
     eps: float = 1e-3
+    dtype: Dtype = jnp.float32
 
     def setup(self):
-        self.img_in = DenseNormAct(self.units, self.eps)
-        self.gru = LayerNormGRU(self.deter, self.eps)
-        self.img_out = DenseNormAct(self.units, self.eps)
-        self.img_stats = nn.Dense(self.stoch * self.classes, kernel_init=output_init)
-        self.obs_out = DenseNormAct(self.units, self.eps)
-        self.obs_stats = nn.Dense(self.stoch * self.classes, kernel_init=output_init)
+        self.img_in = DenseNormAct(self.units, self.eps, self.dtype)
+        self.gru = LayerNormGRU(self.deter, self.eps, self.dtype)
+        self.img_out = DenseNormAct(self.units, self.eps, self.dtype)
+        self.img_stats = nn.Dense(self.stoch * self.classes, kernel_init=output_init, dtype=self.dtype)
+        self.obs_out = DenseNormAct(self.units, self.eps, self.dtype)
+        self.obs_stats = nn.Dense(self.stoch * self.classes, kernel_init=output_init, dtype=self.dtype)
         self.initial_deter = self.param("initial_deter", nn.initializers.zeros, (self.deter,))
 
     def _logits(self, x):
-        logits = x.reshape(x.shape[:-1] + (self.stoch, self.classes))
+        logits = to_float32(x).reshape(x.shape[:-1] + (self.stoch, self.classes))
         return unimix_logits(logits, self.unimix)
 
     def prior_logits(self, deter):

@@ -53,17 +53,18 @@ class WorldModel(nn.Module):
 
     def setup(self):
         c = self.config
+        dtype = c.compute_dtype
         if is_image_shape(self.obs_shape):
-            self.encoder = ImageEncoder(c.cnn_depth, c.cnn_min_resolution, c.layernorm_eps)
-            self.decoder = ImageDecoder(tuple(self.obs_shape), c.cnn_depth, c.cnn_min_resolution, c.layernorm_eps)
+            self.encoder = ImageEncoder(c.cnn_depth, c.cnn_min_resolution, c.layernorm_eps, dtype)
+            self.decoder = ImageDecoder(tuple(self.obs_shape), c.cnn_depth, c.cnn_min_resolution, c.layernorm_eps, dtype)
         elif len(self.obs_shape) == 1:
-            self.encoder = VectorEncoder(c.vector_layers, c.vector_units, c.layernorm_eps)
-            self.decoder = VectorDecoder(self.obs_shape[0], c.vector_layers, c.vector_units, c.layernorm_eps)
+            self.encoder = VectorEncoder(c.vector_layers, c.vector_units, c.layernorm_eps, dtype)
+            self.decoder = VectorDecoder(self.obs_shape[0], c.vector_layers, c.vector_units, c.layernorm_eps, dtype)
         else:
             raise ValueError(f"observations must be vectors (D,) or images (H, W, C), got shape {self.obs_shape}")
-        self.rssm = RSSM(c.deter, c.units, c.stoch, c.classes, c.unimix, c.action_clip, c.layernorm_eps)
-        self.reward = TwoHotHead(c.layers, c.units, c.twohot_bins, c.layernorm_eps)
-        self.cont = BinaryHead(c.layers, c.units, c.layernorm_eps)
+        self.rssm = RSSM(c.deter, c.units, c.stoch, c.classes, c.unimix, c.action_clip, c.layernorm_eps, dtype)
+        self.reward = TwoHotHead(c.layers, c.units, c.twohot_bins, c.layernorm_eps, dtype)
+        self.cont = BinaryHead(c.layers, c.units, c.layernorm_eps, dtype)
 
     # Each method below is one entry point for `model.apply(..., method=...)`.
     def encode(self, obs):
