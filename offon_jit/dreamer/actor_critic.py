@@ -44,6 +44,7 @@ from offon_jit.dreamer.distributions import (
 )
 from offon_jit.dreamer.networks import MLP, TwoHotHead, output_init, to_float32
 from offon_jit.dreamer.normalizer import ReturnNormState, return_scale, update_return_norm
+from offon_jit.dreamer.remat import over_time, rematerialised
 from offon_jit.dreamer.rssm import Latent
 from offon_jit.dreamer.world_model import WorldModel
 
@@ -101,26 +102,48 @@ def lambda_returns(reward: jax.Array, value: jax.Array, discount: jax.Array, lam
     return returns
 
 
-def imagine(
-    wm_model: WorldModel, wm_params, actor_model: Actor, actor_params, start: Latent, key, horizon: int, backprop: bool
-) -> tuple[Latent, jax.Array]:
+def imagine_trajectory(
+    wm_model: WorldModel, wm_params, actor_model: Actor, actor_params, start: Latent, key, horizon: int,
+    backprop: bool, remat: str = "none",
+):  # fmt: skip
     """Roll the prior forward `horizon` steps under the actor from `start` (N, ...).
 
-    Returns latents s_0..s_H (H+1, N, ...) and actions a_0..a_{H-1} (H, N, A). The actor
-    sees stop-gradient states; with `backprop` its sampled actions carry gradients into
-    the dynamics, otherwise they are constants (Reinforce needs no such path).
+    Returns latents s_0..s_H (H+1, N, ...), actions a_0..a_{H-1} (H, N, A) and the actor's
+    distributions pi(.|s_0..s_{H-1}) (H, N) that drew them, so the actor loss needs no
+    second pass of the actor over the same states. The actor sees stop-gradient states;
+    with `backprop` its sampled actions carry gradients into the dynamics, otherwise they
+    are constants (Reinforce needs no such path). `remat`: see remat.py.
     """
 
     def step(latent, step_key):
         action_key, dyn_key = jax.random.split(step_key)
-        action = actor_model.apply(actor_params, sg(latent.feat())).sample(action_key)
+        policy = actor_model.apply(actor_params, sg(latent.feat()))
+        action = policy.sample(action_key)
         action = action if backprop else sg(action)
         nxt, _ = wm_model.apply(wm_params, latent, action, dyn_key, method=WorldModel.img_step)
-        return nxt, (latent, action)
+        return nxt, (latent, action, policy)
 
-    last, (latents, actions) = jax.lax.scan(step, start, jax.random.split(key, horizon))
+    step = rematerialised(step, remat, in_loop=True)
+    last, (latents, actions, policies) = jax.lax.scan(step, start, jax.random.split(key, horizon))
     latents = jax.tree_util.tree_map(lambda seq, x: jnp.concatenate([seq, x[None]], 0), latents, last)
+    return latents, actions, policies
+
+
+def imagine(
+    wm_model: WorldModel, wm_params, actor_model: Actor, actor_params, start: Latent, key, horizon: int, backprop: bool
+) -> tuple[Latent, jax.Array]:
+    """Latents (H+1, N, ...) and actions (H, N, A) of `imagine_trajectory`."""
+    latents, actions, _ = imagine_trajectory(wm_model, wm_params, actor_model, actor_params, start, key, horizon, backprop)
     return latents, actions
+
+
+def critic_logits(critic_model, critics: list, feat: jax.Array) -> tuple[jax.Array, ...]:
+    """Logits (*lead, bins) of each of C critics with the same architecture on the same
+    features, from one batched call (one matmul per layer instead of C)."""
+    if len(critics) == 1:
+        return (critic_model.apply(critics[0], feat),)
+    stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *critics)
+    return tuple(jax.vmap(critic_model.apply, in_axes=(0, None))(stacked, feat))
 
 
 def reward_terms(config: DreamerConfig) -> tuple[str, ...]:
@@ -173,10 +196,17 @@ def actor_loss(
     reached in imagination, so the actor also draws a_H at the last state).
     """
     backprop = not actor_model.discrete
-    latents, actions = imagine(wm_model, wm_params, actor_model, actor_params, start, key, config.imag_horizon, backprop)
+    latents, actions, policy = imagine_trajectory(
+        wm_model, wm_params, actor_model, actor_params, start, key, config.imag_horizon, backprop, config.remat
+    )
     feat = latents.feat()  # (H+1, N, F)
     bins = twohot_bins(config.twohot_bins, config.twohot_low, config.twohot_high)
-    rewards = {"task": twohot_mean(wm_model.apply(wm_params, feat[1:], method=WorldModel.reward_logits), bins)}
+    terms = tuple(critics)
+    world_heads = lambda f: (wm_model.apply(wm_params, f, method=WorldModel.reward_logits),
+                             wm_model.apply(wm_params, f, method=WorldModel.cont_logit))  # fmt: skip
+    reward_logits, cont_logit = over_time(world_heads, feat[1:], config.remat)  # at s_1..s_H
+    values = over_time(lambda f: critic_logits(critic_model, [critics[t] for t in terms], f), feat, config.remat)
+    rewards = {"task": twohot_mean(reward_logits, bins)}
     if expl_reward_fn is not None:
         last_action = actor_model.apply(actor_params, sg(feat[-1])).sample(jax.random.fold_in(key, LAST_ACTION_SALT))
         last_action = last_action if backprop else sg(last_action)
@@ -186,15 +216,13 @@ def actor_loss(
     if set(rewards) != set(critics) or set(rewards) != set(norm_states):
         raise ValueError(f"reward terms {sorted(rewards)} need one critic and normaliser each, got "
                          f"{sorted(critics)} and {sorted(norm_states)}")  # fmt: skip
-    cont = jnp.concatenate(
-        [start_cont[None], bernoulli_mode(wm_model.apply(wm_params, feat[1:], method=WorldModel.cont_logit))], 0
-    )
+    cont = jnp.concatenate([start_cont[None], bernoulli_mode(cont_logit)], 0)
     weight = sg(jnp.cumprod(config.discount * cont, 0) / config.discount)
     term_weight = term_weights(expl_weight)
 
     adv, returns, new_norms, metrics, magnitudes = 0.0, {}, {}, {}, {}
     for term, reward in rewards.items():
-        value = twohot_mean(critic_model.apply(critics[term], feat), bins)
+        value = twohot_mean(values[terms.index(term)], bins)  # at s_0..s_H
         term_adv, returns[term], new_norms[term], scale = normalized_advantage(
             reward, value, cont, norm_states[term], config
         )
@@ -215,7 +243,6 @@ def actor_loss(
     if "disag" in rewards:
         metrics["adv_disag_share"] = magnitudes["disag"] / jnp.maximum(sum(magnitudes.values()), 1e-12)
 
-    policy = actor_model.apply(actor_params, sg(feat[:-1]))
     logpi = policy.log_prob(sg(actions))
     objective = adv if backprop else logpi * sg(adv)
     entropy = policy.entropy()
@@ -232,11 +259,13 @@ def actor_loss(
 
 
 def critic_loss(critic_params, *, critic_model, slow_params, feat, returns, weight, config: DreamerConfig):
-    """Two-hot regression onto lambda-returns plus a pull towards the slow critic's mean."""
+    """Two-hot regression onto lambda-returns plus a pull towards the slow critic's mean.
+
+    The critic and its slow copy see the same states, so they run as one batched call."""
     bins = twohot_bins(config.twohot_bins, config.twohot_low, config.twohot_high)
-    feat = sg(feat[:-1])
-    logits = critic_model.apply(critic_params, feat)
-    slow_value = twohot_mean(critic_model.apply(slow_params, feat), bins)
+    both = functools.partial(critic_logits, critic_model, [critic_params, sg(slow_params)])
+    logits, slow_logits = over_time(both, sg(feat[:-1]), config.remat)
+    slow_value = twohot_mean(slow_logits, bins)
     loss = -twohot_log_prob(logits, sg(returns), bins)
     reg = -twohot_log_prob(logits, sg(slow_value), bins)
     return jnp.mean((loss + config.slow_critic_reg * reg) * sg(weight[:-1]))

@@ -89,7 +89,7 @@ class DreamerConfig:
     precision: str = "f32"
     # Rematerialisation of imagination and its heads in the backward pass: "none" keeps every
     # activation, "dots" keeps only matmul outputs, "full" keeps only each step's inputs.
-    remat: str = "none"
+    remat: str = "dots"
     # --- world model ---
     unimix: float = 0.01  # uniform mix of latent and actor categoricals
     action_clip: float = 1.0  # RSSM rescales actions with |a| > clip (v1 'action_clip')
