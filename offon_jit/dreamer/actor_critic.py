@@ -42,7 +42,7 @@ from offon_jit.dreamer.distributions import (
     twohot_mean,
     unimix_logits,
 )
-from offon_jit.dreamer.networks import MLP, TwoHotHead, output_init, to_float32
+from offon_jit.dreamer.networks import MLP, OutputDense, TwoHotHead
 from offon_jit.dreamer.normalizer import ReturnNormState, return_scale, update_return_norm
 from offon_jit.dreamer.remat import over_time, rematerialised
 from offon_jit.dreamer.rssm import Latent
@@ -66,11 +66,11 @@ class Actor(nn.Module):
     @nn.compact
     def __call__(self, feat):
         c = self.config
-        dense = functools.partial(nn.Dense, self.action_dim, kernel_init=output_init, dtype=c.compute_dtype)
+        dense = functools.partial(OutputDense, self.action_dim, dtype=c.compute_dtype)
         x = MLP(c.layers, c.units, c.layernorm_eps, c.compute_dtype, name="mlp")(feat)
         if self.discrete:
-            return OneHotDist(unimix_logits(to_float32(dense(name="logits")(x)), c.unimix))
-        mean, std = to_float32(dense(name="mean")(x)), to_float32(dense(name="std")(x))
+            return OneHotDist(unimix_logits(dense(name="logits")(x), c.unimix))
+        mean, std = dense(name="mean")(x), dense(name="std")(x)
         return BoundedNormalDist.from_outputs(mean, std, c.actor_min_std, c.actor_max_std)
 
 

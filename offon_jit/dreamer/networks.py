@@ -8,7 +8,9 @@ Mixed precision: every module takes `dtype`, the compute dtype of its matmuls an
 activations (bfloat16 under DreamerConfig.precision "bf16"). Parameters are always
 float32 (Flax's param_dtype), LayerNorm statistics are reduced in float32, and every
 output layer returns float32, so the losses, log-probabilities and KLs built on the
-outputs are float32 whatever the compute dtype.
+outputs are float32 whatever the compute dtype. Biases are added in float32 after the
+matmul (`OutputDense`) and the image decoder's last layer is float32: a bias's gradient
+sums the whole batch, and a bfloat16 sum stops growing once it is ~256 times its terms.
 """
 
 from __future__ import annotations
@@ -51,6 +53,22 @@ Dtype = Any  # a JAX dtype (jnp.float32, jnp.bfloat16)
 def to_float32(x):
     """A network output as float32 (a no-op at float32): the maths on outputs stays full precision."""
     return x.astype(jnp.float32)
+
+
+class OutputDense(nn.Module):
+    """Dense layer with a bias (parameters 'kernel', 'bias' as flax's Dense), returning float32:
+    the matmul in `dtype`, the bias added in float32. Identical to nn.Dense at float32."""
+
+    features: int
+    kernel_init: Any = output_init
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+        y = jax.lax.dot_general(x.astype(self.dtype), kernel.astype(self.dtype), (((x.ndim - 1,), (0,)), ((), ())))
+        return to_float32(y) + jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
 
 
 class DenseNormAct(nn.Module):
@@ -137,21 +155,20 @@ class ImageDecoder(nn.Module):
         depth = self.depth * 2 ** (stages - 1)
         res = self.min_resolution
         lead = feat.shape[:-1]
-        x = nn.Dense(res * res * depth, kernel_init=output_init, dtype=self.dtype, name="in")(
-            feat.reshape((-1, feat.shape[-1]))
-        )
+        x = OutputDense(res * res * depth, dtype=self.dtype, name="in")(feat.reshape((-1, feat.shape[-1])))
         x = x.reshape((-1, res, res, depth))
         for i in range(stages):
             if i == stages - 1:
+                # float32: its bias gradient sums every pixel of the batch (see OutputDense).
                 x = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding="SAME", kernel_init=output_init,
-                                     dtype=self.dtype, name=f"deconv{i}")(x)  # fmt: skip
+                                     dtype=jnp.float32, name=f"deconv{i}")(x)  # fmt: skip
             else:
                 depth //= 2
                 x = nn.ConvTranspose(depth, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
                                      kernel_init=hidden_init, dtype=self.dtype, name=f"deconv{i}")(x)  # fmt: skip
                 x = nn.LayerNorm(epsilon=self.eps, dtype=self.dtype, name=f"norm{i}")(x)
                 x = nn.silu(x)
-        return to_float32(x).reshape(lead + (height, width, channels)) + 0.5
+        return x.reshape(lead + (height, width, channels)) + 0.5
 
 
 class VectorEncoder(nn.Module):
@@ -180,7 +197,7 @@ class VectorDecoder(nn.Module):
     @nn.compact
     def __call__(self, feat):
         x = MLP(self.layers, self.units, self.eps, self.dtype, name="mlp")(feat)
-        return to_float32(nn.Dense(self.size, kernel_init=output_init, dtype=self.dtype, name="out")(x))
+        return OutputDense(self.size, dtype=self.dtype, name="out")(x)
 
 
 class TwoHotHead(nn.Module):
@@ -195,7 +212,7 @@ class TwoHotHead(nn.Module):
     @nn.compact
     def __call__(self, feat):
         x = MLP(self.layers, self.units, self.eps, self.dtype, name="mlp")(feat)
-        return to_float32(nn.Dense(self.bins, kernel_init=nn.initializers.zeros, dtype=self.dtype, name="out")(x))
+        return OutputDense(self.bins, nn.initializers.zeros, self.dtype, name="out")(x)
 
 
 class BinaryHead(nn.Module):
@@ -209,7 +226,7 @@ class BinaryHead(nn.Module):
     @nn.compact
     def __call__(self, feat):
         x = MLP(self.layers, self.units, self.eps, self.dtype, name="mlp")(feat)
-        return to_float32(nn.Dense(1, kernel_init=output_init, dtype=self.dtype, name="out")(x))[..., 0]
+        return OutputDense(1, dtype=self.dtype, name="out")(x)[..., 0]
 
 
 def count_params(tree) -> int:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from offon_jit.dreamer.config import DreamerConfig
-from offon_jit.dreamer.networks import MLP, Dtype, output_init, to_float32
+from offon_jit.dreamer.networks import MLP, Dtype, OutputDense
 from offon_jit.dreamer.rssm import Latent
 
 sg = jax.lax.stop_gradient
@@ -45,7 +45,7 @@ class DisagHead(nn.Module):
     @nn.compact
     def __call__(self, x):
         x = MLP(self.layers, self.units, self.eps, self.dtype, name="mlp")(x)
-        return to_float32(nn.Dense(self.out_size, kernel_init=output_init, dtype=self.dtype, name="out")(x))
+        return OutputDense(self.out_size, dtype=self.dtype, name="out")(x)
 
 
 @functools.lru_cache(maxsize=None)

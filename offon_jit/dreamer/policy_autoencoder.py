@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from offon_jit.dreamer.config import DreamerConfig
-from offon_jit.dreamer.networks import MLP, Dtype, output_init, to_float32
+from offon_jit.dreamer.networks import MLP, Dtype, OutputDense
 
 sg = jax.lax.stop_gradient
 
@@ -38,9 +38,9 @@ class PolicyAutoencoder(nn.Module):
     @nn.compact
     def __call__(self, feat):
         x = MLP(self.layers, self.units, self.eps, self.dtype, name="enc")(feat)
-        code = nn.Dense(self.bottleneck, kernel_init=output_init, dtype=self.dtype, name="code")(x)
+        code = OutputDense(self.bottleneck, dtype=self.dtype, name="code")(x)
         x = MLP(self.layers, self.units, self.eps, self.dtype, name="dec")(code)
-        return to_float32(nn.Dense(self.feat_size, kernel_init=output_init, dtype=self.dtype, name="out")(x))
+        return OutputDense(self.feat_size, dtype=self.dtype, name="out")(x)
 
 
 @functools.lru_cache(maxsize=None)

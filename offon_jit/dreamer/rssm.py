@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from offon_jit.dreamer.distributions import OneHotDist, unimix_logits
-from offon_jit.dreamer.networks import DenseNormAct, Dtype, hidden_init, output_init, to_float32
+from offon_jit.dreamer.networks import DenseNormAct, Dtype, OutputDense, hidden_init, to_float32
 
 
 @struct.dataclass
@@ -69,13 +69,13 @@ class RSSM(nn.Module):
         self.img_in = DenseNormAct(self.units, self.eps, self.dtype)
         self.gru = LayerNormGRU(self.deter, self.eps, self.dtype)
         self.img_out = DenseNormAct(self.units, self.eps, self.dtype)
-        self.img_stats = nn.Dense(self.stoch * self.classes, kernel_init=output_init, dtype=self.dtype)
+        self.img_stats = OutputDense(self.stoch * self.classes, dtype=self.dtype)
         self.obs_out = DenseNormAct(self.units, self.eps, self.dtype)
-        self.obs_stats = nn.Dense(self.stoch * self.classes, kernel_init=output_init, dtype=self.dtype)
+        self.obs_stats = OutputDense(self.stoch * self.classes, dtype=self.dtype)
         self.initial_deter = self.param("initial_deter", nn.initializers.zeros, (self.deter,))
 
     def _logits(self, x):
-        logits = to_float32(x).reshape(x.shape[:-1] + (self.stoch, self.classes))
+        logits = x.reshape(x.shape[:-1] + (self.stoch, self.classes))
         return unimix_logits(logits, self.unimix)
 
     def prior_logits(self, deter):
