@@ -29,12 +29,13 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from benchmarks import harness
 from benchmarks.common import save_result
+from offon_jit.run_command import parse_model_override
 
 QUICK = {"task": "debug/point_reach", "presets": ["tiny"], "seeds": [1, 2], "batch_size": 4, "seq_len": 16,
-         "chunk_env_steps": 16, "prefill": 0, "episode_length": 0, "capacity": 0, "device_peak": True}  # fmt: skip
+         "chunk_env_steps": 16, "prefill": 0, "episode_length": 0, "capacity": 0, "device_peak": True, "model": []}  # fmt: skip
 FULL = {"task": "debug/point_reach", "presets": ["tiny", "xs", "s"], "seeds": [1, 2, 4], "batch_size": 16,
         "seq_len": 64, "chunk_env_steps": 64, "prefill": 0, "episode_length": 0,
-        "capacity": harness.PAPER["replay_capacity"], "device_peak": True}  # fmt: skip
+        "capacity": harness.PAPER["replay_capacity"], "device_peak": True, "model": []}  # fmt: skip
 
 
 def abstract_states(study):
@@ -95,6 +96,7 @@ def bench(settings: dict, preset: str, seeds: int) -> dict:
         settings["task"], preset, seeds, chunk_env_steps=settings["chunk_env_steps"], batch_size=settings["batch_size"],
         seq_len=settings["seq_len"], chunks=2, prefill=settings["prefill"], agents=("active", "passive"),
         episode_length=settings["episode_length"], replay_capacity=settings["capacity"],
+        model_overrides=tuple(settings["model"]),
     )  # fmt: skip
     study = harness.make_study(config, devices=1)
     active, passive = abstract_states(study)
@@ -169,6 +171,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--capacity", type=int, default=None, help="replay capacity per seed (0: just the chunks)")
     parser.add_argument("--no-device-peak", dest="device_peak", action="store_const", const=False, default=None,
                         help="do not allocate and run (GPU peak measurement)")
+    parser.add_argument("--model", action="append", default=None, type=parse_model_override, metavar="KEY=VALUE",
+                        help="DreamerConfig field override (repeatable), e.g. precision=bf16")
     args = parser.parse_args(argv)
     settings = harness.settings_from(args, QUICK, FULL)
     seed_counts = sorted(set(settings["seeds"]))

@@ -8,7 +8,9 @@ For each preset:
    library's functions: world-model loss forward, world-model update (loss + grad + Adam),
    imagination forward (15 prior steps from every posterior state), and the actor-critic
    update (imagination with gradients, actor and critic losses, grads, Adam, slow critic).
-   XLA's cost_analysis FLOPs are reported next to each.
+   FLOPs are counted on each part's traced program with scans times their length
+   (`counted_flops`, benchmarks/flop_count.py); XLA's cost_analysis (`flops`), which
+   counts each loop body once, is kept beside it.
 2. Records a jax.profiler trace of a few train steps into profiles/<preset>-<task>/ (git
    ignored; open it with TensorBoard's profile plugin or Perfetto) and ranks the traced XLA
    ops by self time, naming each with its HLO op_name (the JAX/Flax scope it came from)
@@ -32,11 +34,13 @@ import optax
 import envs
 from benchmarks import harness
 from benchmarks.common import median, save_result
+from benchmarks.flop_count import count_flops
 from offon_jit.dreamer import agent as agent_lib
 from offon_jit.dreamer.actor_critic import actor_critic_update, make_actor, make_critic
 from offon_jit.dreamer.actor_critic import imagine as imagine_latents
 from offon_jit.dreamer.optim import make_optimizers
 from offon_jit.dreamer.world_model import make_world_model, world_model_outputs
+from offon_jit.run_command import parse_model_override
 
 PROFILES_DIR = pathlib.Path(__file__).resolve().parent.parent / "profiles"
 PARTS = ("train_step", "world_model_forward", "world_model_update", "imagination_forward", "actor_critic_update")
@@ -142,7 +146,9 @@ def time_parts(spec, config, state, batch, start, key, repeats: int, names) -> t
         fn = functions[name]
         compiled, compile_times = harness.compile_timed(jax.jit(fn), state, batch, start, key)
         _, times = harness.timed_calls(lambda _, c=compiled: c(state, batch, start, key), None, repeats)
-        parts[name] = {"times_s": times, "median_s": median(times), **compile_times, **harness.cost_analysis(compiled)}
+        counted = {f"counted_{k}": v for k, v in count_flops(fn, state, batch, start, key).items()}
+        parts[name] = {"times_s": times, "median_s": median(times), **compile_times, **harness.cost_analysis(compiled),
+                       **counted}  # fmt: skip
         if name == "train_step":
             compiled_train_step = compiled
         harness.log(f"[{config.preset}] {name}: {median(times) * 1e3:,.1f} ms (compile {compile_times['compile_s']:.1f} s)")
@@ -244,9 +250,9 @@ def summarise_trace(trace_dir: pathlib.Path, compiled, top: int) -> dict:
     }
 
 
-def profile_preset(settings: dict, preset: str, profiles_dir: pathlib.Path) -> dict:
+def profile_preset(settings: dict, preset: str, profiles_dir: pathlib.Path, overrides: dict) -> dict:
     spec = envs.get_task(settings["task"]).spec
-    config = agent_lib.DreamerConfig.from_preset(preset)
+    config = agent_lib.DreamerConfig.from_preset(preset, **overrides)
     init_key, batch_key, start_key, step_key = jax.random.split(jax.random.PRNGKey(0), 4)
     state = agent_lib.init_agent(init_key, spec, config)
     batch = synthetic_batch(spec, settings["batch_size"], settings["seq_len"], batch_key)
@@ -271,7 +277,7 @@ def print_table(presets: list[dict]) -> None:
         print(f"preset {p['preset']}: train step and its parts (each jitted alone)")
         print(f"  {'part':22} {'ms':>10} {'of step':>8} {'GFLOP':>8}")
         for name, part in p["parts"].items():
-            gflop = f"{part['flops'] / 1e9:8.2f}" if "flops" in part else f"{'-':>8}"
+            gflop = f"{part['counted_flops'] / 1e9:8.2f}"
             print(f"  {name:22} {part['median_s'] * 1e3:>10,.1f} {part['fraction_of_train_step']:>8.0%} {gflop}")
         if "error" in p["trace"]:
             print(f"  trace not summarised: {p['trace']['error']}")
@@ -296,13 +302,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--top", type=int, default=None, help="ops listed in the summary")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=None, help="parts to time (train_step always)")
     parser.add_argument("--profile-dir", default=None, help=f"trace folder root (default {PROFILES_DIR})")
+    parser.add_argument("--model", action="append", default=[], type=parse_model_override, metavar="KEY=VALUE",
+                        help="DreamerConfig field override (repeatable), e.g. precision=bf16")
     args = parser.parse_args(argv)
     settings = harness.settings_from(args, QUICK, FULL)
     profiles_dir = pathlib.Path(args.profile_dir) if args.profile_dir else PROFILES_DIR
-    presets = [profile_preset(settings, preset, profiles_dir) for preset in settings["presets"]]
+    presets = [profile_preset(settings, preset, profiles_dir, dict(args.model)) for preset in settings["presets"]]
     print_table(presets)
     name = "profile_step" + (f"-{args.label}" if args.label else "")
-    payload = {"task": settings["task"], "settings": settings, "presets": presets,
+    payload = {"task": settings["task"], "settings": settings, "model_overrides": dict(args.model), "presets": presets,
                "compilation_cache": harness.compilation_cache_dir()}  # fmt: skip
     path = save_result(name, payload, args.out_dir, quick=args.quick)
     print(f"saved {path}")
