@@ -88,9 +88,14 @@ def same_programs(settings: dict) -> bool:
             and settings["projection_seeds"] in (0, settings["seeds"]))  # fmt: skip
 
 
-def projection_states(settings: dict, study, final_states: dict):
-    """(study, Active+Tandem state, Passive state) to time: the finished study's, or a fresh study's."""
+def projection_states(settings: dict, study, final_states: dict, model_overrides=()):
+    """(study, Active+Tandem state, Passive state) to time: the finished study's, or a fresh study's.
+
+    `model_overrides`: DreamerConfig fields of the fresh study (e.g. precision); they need one.
+    """
     if same_programs(settings):
+        if model_overrides:
+            raise ValueError("model_overrides need a fresh projection study: the projection settings equal the study's")
         return study, final_states["active"], final_states["passive"]
     chunks = settings["repeats"] + settings["warmup"]
     config = harness.chunk_config(
@@ -98,6 +103,7 @@ def projection_states(settings: dict, study, final_states: dict):
         chunk_env_steps=settings["projection_chunk_env_steps"], batch_size=settings["projection_batch_size"],
         seq_len=settings["projection_seq_len"], chunks=chunks, agents=("active", "tandem", "passive"),
         eval_episodes=settings["eval_episodes"], episode_length=settings["episode_length"],
+        model_overrides=tuple(model_overrides),
     )  # fmt: skip
     other = harness.make_study(config)
     start = time.perf_counter()
@@ -108,8 +114,8 @@ def projection_states(settings: dict, study, final_states: dict):
     return other, active, passive
 
 
-def steady_state(settings: dict, study, final_states: dict) -> dict:
-    proj_study, active, passive = projection_states(settings, study, final_states)
+def steady_state(settings: dict, study, final_states: dict, model_overrides=()) -> dict:
+    proj_study, active, passive = projection_states(settings, study, final_states, model_overrides)
     config = proj_study.config
     repeats, warmup = settings["repeats"], settings["warmup"]
     active_chunk = harness.jitted_chunk(proj_study, "active")
