@@ -140,3 +140,15 @@ def test_image_observations_stay_uint8_in_replay():
     converts a sampled batch to float inside the update."""
     assert replay_schema(H.IMAGE_SPEC)["obs"][1] == np.uint8
     assert replay_schema(H.POINT_SPEC)["obs"][1] == np.float32
+
+
+def test_runs_default_to_bf16_on_accelerators_and_f32_on_cpu():
+    from offon_jit.config import RunConfig
+    from offon_jit.dreamer.config import default_precision
+
+    assert [default_precision(b) for b in ("cpu", "gpu", "cuda", "tpu")] == ["f32", "bf16", "bf16", "bf16"]
+    plain = RunConfig(task="debug/point_reach", preset="tiny", out_dir="/nonexistent/unused")
+    assert plain.model_config().precision == default_precision(jax.default_backend())
+    pinned = RunConfig(task="debug/point_reach", preset="tiny", out_dir="/nonexistent/unused",
+                       model_overrides=(("precision", "bf16"),))  # fmt: skip
+    assert pinned.model_config().precision == "bf16"
