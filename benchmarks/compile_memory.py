@@ -29,7 +29,6 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from benchmarks import harness
 from benchmarks.common import save_result
-from offon_jit.run_command import parse_model_override
 
 QUICK = {"task": "debug/point_reach", "presets": ["tiny"], "seeds": [1, 2], "batch_size": 4, "seq_len": 16,
          "chunk_env_steps": 16, "prefill": 0, "episode_length": 0, "capacity": 0, "device_peak": True, "model": []}  # fmt: skip
@@ -171,8 +170,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--capacity", type=int, default=None, help="replay capacity per seed (0: just the chunks)")
     parser.add_argument("--no-device-peak", dest="device_peak", action="store_const", const=False, default=None,
                         help="do not allocate and run (GPU peak measurement)")
-    parser.add_argument("--model", action="append", default=None, type=parse_model_override, metavar="KEY=VALUE",
-                        help="DreamerConfig field override (repeatable), e.g. precision=bf16")
+    harness.add_model_argument(parser)
     args = parser.parse_args(argv)
     settings = harness.settings_from(args, QUICK, FULL)
     seed_counts = sorted(set(settings["seeds"]))

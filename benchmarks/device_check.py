@@ -49,7 +49,6 @@ import jax
 
 from benchmarks import compile_memory, env_throughput, harness, seed_scaling, study_throughput
 from benchmarks.common import save_result
-from offon_jit.run_command import parse_model_override
 
 SECTIONS = ("device", "updates", "memory", "study", "env")
 PRECISIONS = ("bf16", "f32")
@@ -643,8 +642,7 @@ def parse_args(argv):
     parser.add_argument("--seed-vmap-impls", nargs="*", choices=("jax", "warp"), default=None)
     parser.add_argument("--warp-on-cpu", action="store_const", const=True, default=None,
                         help="try Warp's CPU kernels when the backend is the CPU")
-    parser.add_argument("--model", action="append", default=[], type=parse_model_override, metavar="KEY=VALUE",
-                        help="DreamerConfig override for every section (repeatable), e.g. remat=dots")
+    harness.add_model_argument(parser)
     args = parser.parse_args(argv)
     settings = harness.settings_from(args, QUICK, FULL)
     settings["model_overrides"] = tuple(args.model)

@@ -20,6 +20,7 @@ from offon_jit.config import RunConfig
 from offon_jit.engine.phases import Phase
 from offon_jit.engine.programs import PhaseProgram
 from offon_jit.engine.study import Study
+from offon_jit.run_command import parse_model_override
 
 # Paper protocol (Chen et al. 2025, A.1): 4 envs, an update every 2nd env step, batch 16 x 64,
 # 1M env steps per run, evaluation every 5K env steps over 4 episodes.
@@ -34,6 +35,12 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", default=None, help="where to write the JSON result (default benchmarks/results)")
     parser.add_argument("--label", default="", help="suffix for the result file name (e.g. the task)")
     return parser
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """`--model KEY=VALUE` (repeatable): DreamerConfig overrides, parsed as `offon-jit run --model`."""
+    parser.add_argument("--model", action="append", default=[], type=parse_model_override, metavar="KEY=VALUE",
+                        help="DreamerConfig field override (repeatable), e.g. precision=bf16 or remat=none")
 
 
 def settings_from(args: argparse.Namespace, quick: dict, full: dict) -> dict:

@@ -40,7 +40,6 @@ from offon_jit.dreamer.actor_critic import actor_critic_update, make_actor, make
 from offon_jit.dreamer.actor_critic import imagine as imagine_latents
 from offon_jit.dreamer.optim import make_optimizers
 from offon_jit.dreamer.world_model import make_world_model, world_model_outputs
-from offon_jit.run_command import parse_model_override
 
 PROFILES_DIR = pathlib.Path(__file__).resolve().parent.parent / "profiles"
 PARTS = ("train_step", "world_model_forward", "world_model_update", "imagination_forward", "actor_critic_update")
@@ -302,8 +301,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--top", type=int, default=None, help="ops listed in the summary")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=None, help="parts to time (train_step always)")
     parser.add_argument("--profile-dir", default=None, help=f"trace folder root (default {PROFILES_DIR})")
-    parser.add_argument("--model", action="append", default=[], type=parse_model_override, metavar="KEY=VALUE",
-                        help="DreamerConfig field override (repeatable), e.g. precision=bf16")
+    harness.add_model_argument(parser)
     args = parser.parse_args(argv)
     settings = harness.settings_from(args, QUICK, FULL)
     profiles_dir = pathlib.Path(args.profile_dir) if args.profile_dir else PROFILES_DIR

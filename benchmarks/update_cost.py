@@ -30,7 +30,6 @@ from benchmarks import harness
 from benchmarks.common import save_result
 from benchmarks.flop_count import count_flops
 from offon_jit.dreamer import agent as agent_lib
-from offon_jit.run_command import parse_model_override
 
 QUICK = {"task": "debug/point_reach", "presets": ["tiny"], "batch_size": 4, "seq_len": 16, "seeds": [1, 2]}
 FULL = {"task": "debug/point_reach", "presets": ["tiny", "xs", "s"], "batch_size": 16, "seq_len": 64, "seeds": [1, 2]}
@@ -102,8 +101,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--seq-len", type=int, default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=None, help="seed counts (per-seed = increments)")
-    parser.add_argument("--model", action="append", default=[], type=parse_model_override, metavar="KEY=VALUE",
-                        help="DreamerConfig field override (repeatable), e.g. precision=bf16")
+    harness.add_model_argument(parser)
     args = parser.parse_args(argv)
     settings = harness.settings_from(args, QUICK, FULL)
     overrides = dict(args.model)
