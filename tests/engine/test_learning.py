@@ -7,6 +7,7 @@ CPU-friendly 800 env steps (400 updates); the paper's rates need far more update
 
 import jax
 import numpy as np
+import pytest
 
 import envs
 from envs.random_policy import random_actions
@@ -29,10 +30,12 @@ def random_policy_score(task: str, episodes: int, key) -> float:
     return float(rewards.sum(axis=0).mean())
 
 
-def test_active_agent_beats_random_policy(tmp_path):
+@pytest.mark.parametrize("precision", ["f32", pytest.param("bf16", marks=pytest.mark.slow)])
+def test_active_agent_beats_random_policy(tmp_path, precision):
+    """In float32 (CPU's default) and in bfloat16 (GPU's default; slow here: XLA:CPU emulates bf16)."""
     config = RunConfig(task="debug/point_reach", agents=("active",), num_seeds=1, env_steps=800, eval_interval=400,
                        prefill=256, seq_len=16, batch_size=16, eval_episodes=8, checkpoint_every=0,
-                       model_overrides=FAST_LR, out_dir=str(tmp_path / "learn"))
+                       model_overrides=FAST_LR + (("precision", precision),), out_dir=str(tmp_path / "learn"))
     Study(config, progress=False).run()
     rows = read_rows(tmp_path / "learn")
     final = [r for r in rows if r["env_steps"] == 800]
