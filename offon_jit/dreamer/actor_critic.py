@@ -263,7 +263,7 @@ def critic_loss(critic_params, *, critic_model, slow_params, feat, returns, weig
     """Two-hot regression onto lambda-returns plus a pull towards the slow critic's mean.
 
     The critic and its slow copy run as two calls, not one batched call: a batched call's
-    backward pass would also compute the slow copy's (discarded) weight gradient, about 6% of
+    backward pass would also compute the slow copy's (discarded) weight gradient, about 5% of
     the update's FLOPs at size S."""
     bins = twohot_bins(config.twohot_bins, config.twohot_low, config.twohot_high)
     feat = sg(feat[:-1])

@@ -64,7 +64,7 @@ _TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "boo
 
 EXPL_RULES = ("fixed", "decay")  # how the exploration weight is set (see expl_schedule.py)
 PRECISIONS = ("f32", "bf16")  # compute dtype of matmuls and activations; parameters always float32
-REMAT_POLICIES = ("none", "dots", "full")  # what imagination keeps for the backward pass (networks.py)
+REMAT_POLICIES = ("none", "dots", "full")  # what imagination keeps for the backward pass (remat.py)
 
 
 @dataclasses.dataclass(frozen=True)
