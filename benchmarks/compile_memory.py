@@ -173,6 +173,8 @@ def main(argv=None) -> dict:
     harness.add_model_argument(parser)
     args = parser.parse_args(argv)
     settings = harness.settings_from(args, QUICK, FULL)
+    with harness.checking_input():
+        harness.check_models(settings["task"], settings["presets"], dict(settings["model"]))
     seed_counts = sorted(set(settings["seeds"]))
     presets = []
     for preset in settings["presets"]:
@@ -192,4 +194,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    harness.run_cli(main, "compile_memory")

@@ -646,7 +646,10 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     settings = harness.settings_from(args, QUICK, FULL)
     settings["model_overrides"] = tuple(args.model)
-    validate(settings)
+    with harness.checking_input():
+        validate(settings)
+        if "memory" in (args.sections or ()) and "updates" not in args.sections:
+            raise ValueError("--sections memory needs the updates section (memory comes from its programs)")
     return args, settings
 
 
@@ -677,8 +680,6 @@ def validate(settings: dict) -> None:
 def main(argv=None) -> dict:
     args, settings = parse_args(argv)
     chosen = [s for s in SECTIONS if s in (args.sections or SECTIONS)]
-    if "memory" in chosen and "updates" not in chosen:
-        raise ValueError("--sections memory needs the updates section (memory comes from its programs)")
     budget = Budget(args.budget_s)
     name = "device_check" + (f"-{args.label}" if args.label else "")
     saved = {}
@@ -696,4 +697,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    harness.run_cli(main, "device_check")

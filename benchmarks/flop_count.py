@@ -53,19 +53,23 @@ def _conv_flops(eqn) -> int:
     return 2 * _size(eqn.outvars[0].aval) * per_output
 
 
-def _sub_jaxprs(eqn):
-    """The sub-programs of an equation with how often each runs (None: not a call-like equation)."""
-    params = eqn.params
-    name = eqn.primitive.name
+def _total(counts: dict[str, int]) -> int:
+    return counts["matmul"] + counts["elementwise"]
+
+
+def _sub_program_counts(eqn) -> dict[str, int] | None:
+    """FLOPs of an equation that runs sub-programs (None: it runs none)."""
+    params, name = eqn.params, eqn.primitive.name
     if name == "scan":
-        return [(params["jaxpr"], params["length"])]
+        body = count_jaxpr(params["jaxpr"])
+        return {key: params["length"] * value for key, value in body.items()}
     if name == "while":
         raise ValueError("a while loop's trip count is unknown: count a program with lax.scan/fori_loop of static length")
-    if name == "cond":
-        return [("max", params["branches"])]
+    if name == "cond":  # one branch runs: count the most expensive
+        return max((count_jaxpr(branch) for branch in params["branches"]), key=_total)
     for key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
         if key in params:
-            return [(params[key], 1)]
+            return count_jaxpr(params[key])
     return None
 
 
@@ -81,17 +85,9 @@ def count_jaxpr(jaxpr) -> dict[str, int]:
             total["matmul"] += _conv_flops(eqn)
         elif name in ELEMENTWISE:
             total["elementwise"] += sum(_size(v.aval) for v in eqn.outvars)
-        else:
-            subs = _sub_jaxprs(eqn)
-            for sub, times in subs or ():
-                if sub == "max":
-                    counts = [count_jaxpr(branch) for branch in times]
-                    best = max(counts, key=lambda c: c["matmul"] + c["elementwise"])
-                    sub_total, times = best, 1
-                else:
-                    sub_total = count_jaxpr(sub)
-                for key in total:
-                    total[key] += times * sub_total[key]
+        elif (sub := _sub_program_counts(eqn)) is not None:
+            for key in total:
+                total[key] += sub[key]
     return total
 
 

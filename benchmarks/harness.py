@@ -10,9 +10,12 @@ persistent compilation cache) with the engine's tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import sys
 import time
+from typing import Callable
 
 import jax
 
@@ -35,6 +38,40 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", default=None, help="where to write the JSON result (default benchmarks/results)")
     parser.add_argument("--label", default="", help="suffix for the result file name (e.g. the task)")
     return parser
+
+
+class BadInput(ValueError):
+    """An argument a benchmark refuses before it measures or saves anything."""
+
+
+@contextlib.contextmanager
+def checking_input():
+    """Marks the up-front checks of a benchmark's arguments: a ValueError raised inside (a
+    ConfigError too: unknown task, preset or --model field) becomes BadInput, which `run_cli`
+    reports in one line. Errors after these checks keep their traceback."""
+    try:
+        yield
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+
+
+def run_cli(main: Callable[[], object], name: str) -> None:
+    """`python -m benchmarks.<name>`: bad input ends in one line on stderr and exit code 2."""
+    try:
+        main()
+    except BadInput as err:
+        print(f"benchmarks.{name}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def check_models(task: str, presets, overrides: dict) -> None:
+    """The task exists and every preset builds a valid DreamerConfig with `overrides`."""
+    import envs  # lazy: the harness itself needs no env registry
+    from offon_jit.dreamer.config import DreamerConfig
+
+    envs.get_task(task)
+    for preset in presets:
+        DreamerConfig.from_preset(preset, **overrides)
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:

@@ -304,6 +304,8 @@ def main(argv=None) -> dict:
     harness.add_model_argument(parser)
     args = parser.parse_args(argv)
     settings = harness.settings_from(args, QUICK, FULL)
+    with harness.checking_input():
+        harness.check_models(settings["task"], settings["presets"], dict(args.model))
     profiles_dir = pathlib.Path(args.profile_dir) if args.profile_dir else PROFILES_DIR
     presets = [profile_preset(settings, preset, profiles_dir, dict(args.model)) for preset in settings["presets"]]
     print_table(presets)
@@ -316,4 +318,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    harness.run_cli(main, "profile_step")

@@ -105,6 +105,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     settings = harness.settings_from(args, QUICK, FULL)
     overrides = dict(args.model)
+    with harness.checking_input():
+        harness.check_models(settings["task"], settings["presets"], overrides)
     presets = [update_cost(settings["task"], preset, overrides, settings["batch_size"], settings["seq_len"],
                            settings["seeds"]) for preset in settings["presets"]]  # fmt: skip
     print_table(presets)
@@ -116,4 +118,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    harness.run_cli(main, "update_cost")

@@ -175,7 +175,7 @@ class RunConfig:
         if twice:
             raise ConfigError(f"--model {twice[0]} is given twice")
         try:
-            self.model_config()
+            self._dreamer_config()  # the backend's default precision is valid either way: no backend start-up here
         except (TypeError, ValueError) as err:
             raise ConfigError(f"--model {', '.join(keys)}: {err}" if keys else str(err)) from None
 
@@ -187,10 +187,15 @@ class RunConfig:
         """
         import jax  # lazy: imports JAX
 
-        from offon_jit.dreamer.config import DreamerConfig, default_precision
+        from offon_jit.dreamer.config import default_precision
 
-        overrides = {"precision": default_precision(jax.default_backend()), **dict(self.model_overrides)}
-        return DreamerConfig.from_preset(self.preset, **overrides)
+        return self._dreamer_config(precision=default_precision(jax.default_backend()))
+
+    def _dreamer_config(self, **defaults):
+        """The preset with `defaults`, then the --model overrides on top."""
+        from offon_jit.dreamer.config import DreamerConfig  # lazy: imports JAX
+
+        return DreamerConfig.from_preset(self.preset, **{**defaults, **dict(self.model_overrides)})
 
     def _validate_remedies(self) -> None:
         for name in AXIS_FIELDS:

@@ -202,11 +202,11 @@ def actor_loss(
     )
     feat = latents.feat()  # (H+1, N, F)
     bins = twohot_bins(config.twohot_bins, config.twohot_low, config.twohot_high)
-    terms = tuple(critics)
     world_heads = lambda f: (wm_model.apply(wm_params, f, method=WorldModel.reward_logits),
                              wm_model.apply(wm_params, f, method=WorldModel.cont_logit))  # fmt: skip
     reward_logits, cont_logit = over_time(world_heads, feat[1:], config.remat)  # at s_1..s_H
-    values = over_time(lambda f: critic_logits(critic_model, [critics[t] for t in terms], f), feat, config.remat)
+    values = dict(zip(critics, over_time(lambda f: critic_logits(critic_model, list(critics.values()), f), feat,
+                                          config.remat)))  # fmt: skip
     rewards = {"task": twohot_mean(reward_logits, bins)}
     if expl_reward_fn is not None:
         last_action = actor_model.apply(actor_params, sg(feat[-1])).sample(jax.random.fold_in(key, LAST_ACTION_SALT))
@@ -223,7 +223,7 @@ def actor_loss(
 
     adv, returns, new_norms, metrics, magnitudes = 0.0, {}, {}, {}, {}
     for term, reward in rewards.items():
-        value = twohot_mean(values[terms.index(term)], bins)  # at s_0..s_H
+        value = twohot_mean(values[term], bins)  # at s_0..s_H
         term_adv, returns[term], new_norms[term], scale = normalized_advantage(
             reward, value, cont, norm_states[term], config
         )

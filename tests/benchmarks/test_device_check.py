@@ -188,3 +188,22 @@ def test_derived_figures_and_argument_errors():
         device_check.main(["--quick", "--bf16-seeds", "0"])
     with pytest.raises(ValueError, match="unknown DreamerConfig field 'widht'"):
         device_check.main(["--quick", "--model", "widht=3"])
+
+
+@pytest.mark.parametrize("command", [
+    ["benchmarks.device_check", "--quick", "--model", "widht=3"],
+    ["benchmarks.update_cost", "--quick", "--presets", "huge"],
+])  # fmt: skip
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, command):
+    import pathlib
+    import subprocess
+    import sys
+
+    out_dir = tmp_path / "results"
+    root = pathlib.Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", *command, "--out-dir", str(out_dir)], cwd=root,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip() and "Warning" not in line]
+    assert len(lines) == 1 and lines[0].startswith(f"{command[0]}: error:"), done.stderr
+    assert "Traceback" not in done.stderr and not out_dir.exists()
