@@ -409,7 +409,7 @@ def precision_ratios(rows: list[dict]) -> list[dict]:
 
 
 def target_check(rows: list[dict], ratios: list[dict]) -> dict:
-    """The issue's GPU targets, reported (never asserted): 9 vmapped bf16 seeds >= 5x one seed
+    """The project's GPU targets, reported (never asserted): 9 vmapped bf16 seeds >= 5x one seed
     (the interleaved vmapped/sequential ratio, as seed_scaling reports it) and bf16 >= 1.8x f32."""
     row = next((r for r in ok_rows(rows, TARGET["precision"]) if r["seeds"] == TARGET["seeds"]), None)
     measured = row["ratio_vmapped_over_sequential"] if row else None

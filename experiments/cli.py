@@ -15,6 +15,7 @@ import sys
 
 from experiments.spec import SCALES
 from offon_jit import cli as library_cli
+from offon_jit import compile_cache
 
 
 def add_experiment_command(subcommands) -> None:
@@ -28,6 +29,7 @@ def add_experiment_command(subcommands) -> None:
     parser.add_argument("--out-root", default="runs/experiments", help="where studies and figures go")
     parser.add_argument("--devices", type=int, default=0, help="devices to shard runs over (0: all that divide them)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    compile_cache.add_arguments(parser)
     parser.set_defaults(handler=experiment_command)
 
 
@@ -55,6 +57,7 @@ def experiment_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"offon-jit experiment: {error}", file=sys.stderr)
         return 2
+    compile_cache.enable_from_args(args)
     for name in names:
         result = run_experiment(name, args.scale, args.out_root, progress=not args.no_progress, devices=args.devices)
         print(json.dumps({"experiment": name, **result}, indent=2))

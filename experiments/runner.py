@@ -10,7 +10,7 @@ Layout under the output root (default runs/experiments):
 A study whose directory already holds a summary for the same configuration is reused,
 so experiments that share studies (e.g. Figs. 3 and S2 both need Active, Passive and
 Tandem on the same tasks) train them once. An interrupted study resumes from its last
-checkpoint.
+checkpoint, or restarts its unfinished phase when it has none.
 """
 
 from __future__ import annotations
@@ -49,12 +49,8 @@ def run_study(config: RunConfig, progress: bool = True, devices: int = 0) -> pat
             print(f"[experiment] reusing {layout.root}", file=sys.stderr)
             return layout.root
     study = Study(config, progress=progress, devices=devices)
-    started = (layout.root / "metrics.jsonl").exists()
-    resume = started and layout.checkpoints.exists()
-    if started and not resume:
-        raise ConfigError(f"{layout.root} holds an unfinished study without checkpoints; delete it to start over")
-    print(f"[experiment] {'resuming' if resume else 'running'} {config.task}: {','.join(config.agents)} -> {layout.root}",
-          file=sys.stderr)
+    # A study killed at any point continues: from its newest checkpoint, else from its first unfinished phase.
+    resume = layout.config.exists()
     study.run(resume=resume)
     return layout.root
 

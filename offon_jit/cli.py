@@ -15,7 +15,15 @@ import argparse
 import sys
 from collections.abc import Callable, Iterable
 
+from offon_jit.dataset_command import add_dataset_parser
 from offon_jit.run_command import add_plot_parser, add_run_parser
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A usage error is one line ("offon-jit run: error: ...") and exit code 2, not the whole usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
 
 
 def build_parser(extra_commands: Iterable[Callable] = ()) -> argparse.ArgumentParser:
@@ -24,10 +32,11 @@ def build_parser(extra_commands: Iterable[Callable] = ()) -> argparse.ArgumentPa
     A command adder takes argparse's subparsers object, adds its parser and sets
     `handler=` (a function `args -> exit code`) as its default, as the adders here do.
     """
-    parser = argparse.ArgumentParser(prog="offon-jit", description="Active, Passive and Tandem DreamerV3 in JAX.")
+    parser = OneLineErrorParser(prog="offon-jit", description="Active, Passive and Tandem DreamerV3 in JAX.")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_parser(subcommands)
     add_plot_parser(subcommands)
+    add_dataset_parser(subcommands)
     add_model_summary_command(subcommands)
     for add_command in extra_commands:
         add_command(subcommands)
@@ -66,7 +75,10 @@ def model_summary_command(args: argparse.Namespace) -> int:
 
 def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse `argv` with `parser` and run the chosen subcommand's handler (help and 2 if none)."""
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help (0) or a usage error (2, already reported)
+        return done.code
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2

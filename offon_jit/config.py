@@ -60,6 +60,7 @@ class RunConfig:
     episode_length: int = 0  # 0: the suite's default; >0 shortens episodes (smoke runs)
     checkpoint_every: int = 1  # in eval intervals; 0 disables checkpoints
     active_run: str = ""  # an earlier Active run dir: buffers for Passive, batch-index log for Tandem
+    dataset: str = ""  # a Minari dataset id or path: the offline agents' data instead of an Active's buffer
     out_dir: str = "runs/default"
     sticky_prob: float = -1.0  # <0: the suite default (MinAtar 0.1)
     model_overrides: tuple[tuple[str, object], ...] = ()
@@ -140,17 +141,34 @@ class RunConfig:
             raise ConfigError(f"backend must be auto, jax or host, got {self.backend!r}")
         if self.backend != "auto" and self.backend not in entry.backends:
             raise ConfigError(f"task {self.task} has no {self.backend!r} backend (available: {', '.join(entry.backends)})")
-        if "active" not in self.agents and not self.active_run:
-            raise ConfigError(
-                f"{' and '.join(self.agents)} without an Active agent need active_run: the directory of an "
-                "earlier Active run (its final buffers feed a Passive agent, its batch-index log a Tandem agent)"
-            )
-        if "active" in self.agents and self.active_run:
-            raise ConfigError("active_run is only for runs without an Active agent (the Active provides the data)")
+        self._validate_data_source()
         if self.sticky_prob >= 0 and entry.suite != "minatar":
             raise ConfigError("sticky_prob only applies to MinAtar tasks")
         self._validate_remedies()
         self._validate_model()
+
+    def _validate_data_source(self) -> None:
+        """Offline agents train on an Active in this study, an earlier Active run, or a Minari dataset."""
+        if self.active_run and self.dataset:
+            raise ConfigError("give active_run or dataset, not both: they are two sources of the offline agents' data")
+        if "active" in self.agents and (self.active_run or self.dataset):
+            source = "active_run" if self.active_run else "dataset"
+            raise ConfigError(f"{source} is only for runs without an Active agent (the Active provides the data)")
+        if "active" not in self.agents and not (self.active_run or self.dataset):
+            raise ConfigError(
+                f"{' and '.join(self.agents)} without an Active agent need active_run (the directory of an "
+                "earlier Active run: its final buffers feed a Passive agent, its batch-index log a Tandem agent) "
+                "or dataset (a Minari dataset for Passive agents)"
+            )
+        if self.dataset:
+            for name in self.agents:
+                variant = VARIANTS[name]
+                if variant.batches == "replay":
+                    raise ConfigError(f"dataset: {name} replays the Active's batch-index log, which a dataset does "
+                                      "not have; train it with active_run")
+                if variant.world_model != "own":
+                    raise ConfigError(f"dataset: {name} needs the Active's world model, which a dataset does not "
+                                      "have; train it with active_run")
 
     def _validate_model(self) -> None:
         """The preset and every --model override build a valid DreamerConfig (see `model_config`)."""
@@ -281,17 +299,55 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
-        raw = json.loads(text)
-        raw["agents"] = tuple(raw["agents"])
-        raw["model_overrides"] = tuple(tuple(kv) for kv in raw.get("model_overrides", ()))
-        for name in AXIS_FIELDS:
-            if name in raw:
-                raw[name] = tuple(raw[name])
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, raw: dict, base: "RunConfig | None" = None) -> "RunConfig":
+        """`base` (default: the defaults) with the fields of `raw`, as a config file or config.json holds them.
+
+        Lists become tuples; `model_overrides` may be KEY-VALUE pairs or a mapping.
+        """
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a config must be a mapping of field names to values, got {type(raw).__name__}")
+        unknown = sorted(set(raw) - set(cls.field_names()))
         if unknown:
-            raise ConfigError(f"unknown config fields {unknown}")
-        return cls(**raw)
+            raise ConfigError(f"unknown config fields {unknown}; valid fields: {', '.join(cls.field_names())}")
+        values = dict(raw)
+        if isinstance(values.get("agents"), str):
+            values["agents"] = [a.strip() for a in values["agents"].split(",") if a.strip()]
+        overrides = values.get("model_overrides")
+        if isinstance(overrides, dict):
+            values["model_overrides"] = list(overrides.items())
+        for name in ("agents", *AXIS_FIELDS):
+            if isinstance(values.get(name), (list, tuple)):
+                values[name] = tuple(values[name])
+            elif name in values and name in AXIS_FIELDS and isinstance(values[name], (int, float)):
+                values[name] = (values[name],)
+        if isinstance(values.get("model_overrides"), (list, tuple)):
+            values["model_overrides"] = tuple(tuple(kv) if isinstance(kv, (list, tuple)) else kv
+                                              for kv in values["model_overrides"])
+        types = {f.name: type(f.default) for f in dataclasses.fields(cls)}
+        for name, value in values.items():
+            expected = types[name]
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                values[name] = float(value)
+            elif expected in (int, float, str, bool) and not (isinstance(value, expected)
+                                                              and not (expected is int and isinstance(value, bool))):
+                raise ConfigError(f"config field {name}: expected {expected.__name__}, got {value!r}")
+        try:
+            return dataclasses.replace(base or cls(), **values)
+        except TypeError as err:
+            raise ConfigError(f"config: {err}") from None
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def differences(self, other: "RunConfig", fields=None) -> list[str]:
+        """"field: self's value -> other's value" for every field (of `fields`, default all) that differs."""
+        names = fields or self.field_names()
+        return [f"{name}: {getattr(self, name)!r} -> {getattr(other, name)!r}"
+                for name in names if getattr(self, name) != getattr(other, name)]
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)

@@ -2,8 +2,11 @@
 
     config.json               the resolved RunConfig
     metrics.jsonl / .csv      one row per eval point and run (offon_jit/metrics_log.py)
-    tensorboard/              event files
+    tensorboard/LABEL/seedN/  one TensorBoard run per curve and seed (tags: metric names; config and hparams)
+    wandb/                    W&B's local files (only with --wandb)
     summary.json, plots/      written when the study finishes
+    finished_phases.json      the phases whose final files are all written (a resume without a checkpoint
+                              starts at the first phase not listed)
     batch_indices/TAG/active_chunkCCCCC.npy   (updates, batch, 2) windows the Active sampled
     buffers/active_TAG.npz    the Active agents' final replay buffers (the offline agents' data)
     agents/STEM.msgpack       every phase's final agent parameters (STEM: variant[_hparamV]_TAG)
@@ -35,6 +38,14 @@ class RunLayout:
     @property
     def summary(self) -> pathlib.Path:
         return self.root / "summary.json"
+
+    @property
+    def wandb(self) -> pathlib.Path:
+        return self.root / "wandb"
+
+    @property
+    def finished_phases(self) -> pathlib.Path:
+        return self.root / "finished_phases.json"
 
     @property
     def checkpoints(self) -> pathlib.Path:

@@ -1,4 +1,4 @@
-"""Dependencies point one way: experiments/benchmarks -> offon_jit -> envs (shared/DESIGN.md)."""
+"""Dependencies point one way: experiments/benchmarks -> offon_jit -> envs (README, "Design in brief")."""
 
 import json
 import pathlib

@@ -82,13 +82,14 @@ def restore_latest(study, store: CheckpointStore):
     if not steps:
         raise ConfigError(f"--resume: no checkpoint in {store.directory}")
     problems = []
-    for step in steps:
+    for position, step in enumerate(steps):
         try:
             restored = _restore(study, store, step)
         except (CheckpointError, shards.ShardError) as error:
             problems.append(str(error))
-            if step != steps[-1]:
-                print(f"warning: {error}; trying the previous checkpoint", file=sys.stderr)
+            if position + 1 < len(steps):
+                print(f"warning: {error}; trying the previous checkpoint, {store.directory / str(steps[position + 1])}",
+                      file=sys.stderr)
             continue
         store.delete_after(step)  # the unusable newer ones are written again as the run continues
         return restored

@@ -15,8 +15,10 @@ import jax
 import numpy as np
 from flax import serialization
 
+import envs
+from offon_jit import datasets
 from offon_jit.atomic import atomic_file, atomic_write
-from offon_jit.config import RunConfig
+from offon_jit.config import ConfigError, RunConfig
 from offon_jit.engine.offline_data import variant_buffers
 from offon_jit.engine.phases import Phase
 from offon_jit.engine.placement import RunPlacement
@@ -39,11 +41,27 @@ class RunFiles:
         self.config = config
         self.schema = schema
         self.layout = RunLayout(config.run_dir)
-        # Offline-only studies read the Active's files from the earlier run's directory.
+        # Offline-only studies read the Active's files from the earlier run's directory (or a dataset).
         self.source = self.layout if "active" in config.agents else RunLayout(pathlib.Path(config.active_run))
+
+        self._dataset_buffer = None
+
+    def check_dataset(self) -> None:
+        """A --dataset must exist, fit the task and the replay capacity, and hold a training window per stream."""
+        if self.config.dataset:
+            try:
+                datasets.check_dataset(self.config.dataset, envs.get_task(self.config.task).spec, self.schema,
+                                       self.config.capacity, self.config.num_envs, self.config.seq_len)
+            except datasets.DatasetError as error:
+                raise ConfigError(f"dataset: {error}") from None
 
     # -- reading the Active's data -----------------------------------------------------------
     def active_buffer(self, run: RunId):
+        if self.config.dataset:  # one dataset feeds every seed: import it once
+            if self._dataset_buffer is None:
+                self._dataset_buffer = datasets.import_buffer(self.config.dataset, envs.get_task(self.config.task).spec,
+                                                              self.schema, self.config.capacity, self.config.num_envs)
+            return self._dataset_buffer
         path = self.source.active_buffer(run.tag(self.config))
         if not path.exists():
             raise FileNotFoundError(f"no Active buffer for {run.tag(self.config)}: expected {path}")

@@ -26,7 +26,8 @@ import numpy as np
 from offon_jit.atomic import atomic_write
 from offon_jit.checkpoint import CheckpointStore
 from offon_jit.config import ConfigError, RunConfig
-from offon_jit.engine import checkpointing, multihost
+from offon_jit.engine import checkpointing, multihost, run_guard
+from offon_jit.engine.compile_timer import timing_compilation
 from offon_jit.engine.initial import StudyModels
 from offon_jit.engine.phases import Phase, plan_phases
 from offon_jit.engine.placement import RunPlacement, make_placement
@@ -36,7 +37,7 @@ from offon_jit.engine.run_files import RunFiles
 from offon_jit.engine.runs import RunId, base_runs, run_label
 from offon_jit.engine.variants import VARIANTS
 from offon_jit.layout import RunLayout
-from offon_jit.metrics_log import MetricsWriter, read_rows, row_label, truncate_rows, write_rows
+from offon_jit.metrics_log import METRICS_JSONL, TIMING_COLUMNS, MetricsWriter, read_rows, row_label, truncate_rows, write_rows
 from offon_jit.plots import plot_run
 
 
@@ -46,8 +47,10 @@ class TrainingDivergedError(RuntimeError):
 
 class Study:
     def __init__(self, config: RunConfig, progress: bool = True, devices: int = 0,
-                 on_phase_end: Callable[[Phase, dict], None] | None = None):
+                 on_phase_end: Callable[[Phase, dict], None] | None = None, wandb: dict | None = None):
+        """`wandb`: Weights & Biases settings (offon_jit/wandb_log.py) to log metrics there too, or None."""
         self.config = config
+        self.wandb = wandb
         self.layout = RunLayout(config.run_dir)
         self.phases = plan_phases(config)
         self.simulator = make_simulator(config, devices)
@@ -112,34 +115,59 @@ class Study:
         return program.placement.from_local(indices)
 
     # -- the loop -----------------------------------------------------------------------------
+    def check_inputs(self, resume: bool = False) -> dict | None:
+        """Refuse a run that cannot work before anything is written (run_guard.py); with several
+        processes, process 0 decides and every process stops with it. Returns the saved summary of
+        a finished run that `resume` asks to continue (then nothing is to be done), else None."""
+        problem, finished = None, None
+        if self.is_main_process:
+            try:
+                run_guard.check_out_dir(self.layout, resume)
+                if resume:
+                    run_guard.check_resume_config(run_guard.saved_config(self.layout), self.config, self.layout)
+                    if self.layout.summary.exists():
+                        finished = json.loads(self.layout.summary.read_text())
+                if self.config.active_run:
+                    run_guard.check_active_run(self.config)
+                self.files.check_dataset()
+                if self.wandb is not None:
+                    run_guard.check_wandb(self.wandb)
+            except ConfigError as error:
+                problem = error
+        if multihost.is_multi_process() and multihost.processes_flagging(problem is not None) and problem is None:
+            raise ConfigError("process 0 refused the run; its error names the problem")
+        if problem is not None:
+            raise problem
+        return finished
+
     def run(self, resume: bool = False) -> dict:
         cfg = self.config
-        if not resume and (self.output_dir / "metrics.jsonl").exists():  # refuse before touching the run's files
-            raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another out_dir")
+        finished = self.check_inputs(resume)
+        if finished is not None:
+            print(f"{self.run_dir} has already finished; nothing to resume (its summary: {self.layout.summary})",
+                  file=sys.stderr)
+            return finished
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        if self.is_main_process:
-            _write_or_check_config(cfg, self.layout, resume)
+        if self.is_main_process and not resume:
+            atomic_write(self.layout.config, cfg.to_json())
         store = CheckpointStore(self.layout.checkpoints) if cfg.checkpoint_every else None
+        progress = Progress(enabled=self.show_progress, messages=self.is_main_process)
         start_phase, start_chunk, restored = 0, 0, None
+        wall_offset = 0.0  # training time of the sessions before a resume
         if resume:
-            if store is None:
-                raise ConfigError(f"--resume: {self.run_dir} was run with checkpoint_every=0, so it has no checkpoint")
-            if store.all_steps():
-                start_phase, start_chunk, restored = checkpointing.restore_latest(self, store)
-            else:  # killed before its first checkpoint (its step-0 rows may be written): start again
-                print(f"warning: --resume: no checkpoint in {store.directory} yet; the run starts from the beginning",
-                      file=sys.stderr)
+            start_phase, start_chunk, restored = self._resume_point(store, progress)
+            current = set(self.phases[start_phase].agents) if start_phase < len(self.phases) else set()
             later = {a for p in self.phases[start_phase + 1:] for a in p.agents}
             # A phase that starts again rewrites its step-0 rows: keep none of its rows then.
             kept_until = start_chunk * cfg.eval_interval if restored is not None else -1
-            truncate_rows(self.output_dir, kept_until, set(self.phases[start_phase].agents), later)
-        writer = MetricsWriter(self.output_dir)
-        progress = Progress(len(self.phases) * cfg.num_chunks, cfg.eval_interval * len(base_runs(cfg)),
-                            enabled=self.show_progress)
-        progress.skip(start_phase * cfg.num_chunks + start_chunk)
+            truncate_rows(self.output_dir, kept_until, current, later)
+            kept = read_rows(self.output_dir) if (self.output_dir / METRICS_JSONL).exists() else []
+            wall_offset = max((r.get(TIMING_COLUMNS[0]) or 0.0 for r in kept), default=0.0)
+        # Each process logs the runs it holds (W&B: one run per curve and seed, so they never clash).
+        writer = MetricsWriter(self.output_dir, config=json.loads(cfg.to_json()), rebuild=resume, wandb=self.wandb)
         timings = {}
         active_buffers = None  # the in-memory Active buffers (base-run axis) once the Active phase ran
-        wall_start = time.perf_counter()
+        wall_start = time.perf_counter() - wall_offset
         try:
             for phase_index, phase in enumerate(self.phases):
                 if phase_index < start_phase:
@@ -150,23 +178,23 @@ class Study:
                     state, start_chunk = self.initial_state(phase, active_buffers), 0
                 else:
                     state, restored = restored, None
+                progress.start_phase(phase.name, cfg.num_chunks, start_chunk, cfg.eval_interval * len(phase.runs))
                 phase_start = time.perf_counter()
-                if fresh:  # the env-step-0 evaluation, before any update
-                    rows = self._rows(phase, state, {agent: {} for agent in phase.agents},
-                                      program.evaluate_initial(state))
-                    _check_finite(rows, store is not None)
-                    writer.write(rows)
-                for chunk in range(start_chunk, cfg.num_chunks):
-                    state, out = self.run_chunk(program, state, chunk)
-                    state, metrics = program.evaluate(state, chunk)
-                    rows = self._rows(phase, state, out, metrics)
-                    _check_finite(rows, store is not None)
-                    writer.write(rows)
-                    if phase.is_active:
-                        self.files.save_indices(chunk, self.local_runs(phase), program.placement.to_local(out["indices"]))
-                    if store and ((chunk + 1) % cfg.checkpoint_every == 0 or chunk + 1 == cfg.num_chunks):
-                        checkpointing.save(self, store, program, state, phase_index, chunk + 1)
-                    progress.update(phase.name, rows)
+                clock = {"last": phase_start, "start": wall_start}
+                with timing_compilation() as compiled:
+                    if start_chunk < cfg.num_chunks:
+                        progress.message(f"compiling the {phase.name} phase ...")
+                    if fresh:  # the env-step-0 evaluation, before any update
+                        rows = self._rows(phase, state, {agent: {} for agent in phase.agents},
+                                          program.evaluate_initial(state), clock)
+                        _check_finite(rows, store)
+                        writer.write(rows)
+                    if start_chunk < cfg.num_chunks:
+                        state = self._chunk(program, state, start_chunk, phase_index, writer, store, progress, clock)
+                if start_chunk < cfg.num_chunks:
+                    progress.message(f"{phase.name} phase: {_compiled(compiled)}")
+                for chunk in range(start_chunk + 1, cfg.num_chunks):
+                    state = self._chunk(program, state, chunk, phase_index, writer, store, progress, clock)
                 timings[phase.name] = time.perf_counter() - phase_start
                 self._finish_phase(program, state)
                 if phase.is_active:
@@ -182,6 +210,41 @@ class Study:
                 store.close()
         return self._finish(time.perf_counter() - wall_start, timings)
 
+    def _chunk(self, program: PhaseProgram, state: dict, chunk: int, phase_index: int, writer, store, progress,
+               clock: dict) -> dict:
+        """Train and evaluate one chunk, then write its rows, the Active's batch indices and any checkpoint."""
+        cfg, phase = self.config, program.phase
+        state, out = self.run_chunk(program, state, chunk)
+        state, metrics = program.evaluate(state, chunk)
+        rows = self._rows(phase, state, out, metrics, clock)
+        _check_finite(rows, store)
+        writer.write(rows)
+        if phase.is_active:
+            self.files.save_indices(chunk, self.local_runs(phase), program.placement.to_local(out["indices"]))
+        if store and ((chunk + 1) % cfg.checkpoint_every == 0 or chunk + 1 == cfg.num_chunks):
+            checkpointing.save(self, store, program, state, phase_index, chunk + 1)
+        progress.update(rows)
+        return state
+
+    def _resume_point(self, store: CheckpointStore | None, progress: Progress):
+        """(phase index, chunk, restored state or None) to continue from: the newest checkpoint that restores,
+        else the first phase not yet finished, started again (a run killed before its first checkpoint, or
+        one without checkpoints)."""
+        if store is not None and store.all_steps():
+            phase_index, chunk, state = checkpointing.restore_latest(self, store)
+            progress.message(f"resuming the {self.phases[phase_index].name} phase after chunk {chunk}")
+            return phase_index, chunk, state
+        done = self.finished_phases()
+        start = next((i for i, phase in enumerate(self.phases) if phase.name not in done), len(self.phases))
+        if start < len(self.phases):
+            why = "no checkpoint yet" if store is not None else "checkpoint_every=0"
+            progress.message(f"resuming: {why}, so the {self.phases[start].name} phase starts again")
+        return start, 0, None
+
+    def finished_phases(self) -> list[str]:
+        path = self.layout.finished_phases
+        return json.loads(path.read_text()) if path.exists() else []
+
     def _finish_phase(self, program: PhaseProgram, state: dict) -> None:
         """Keep what outlives the phase: every agent's final parameters, the Active's buffers, traces."""
         phase, local = program.phase, self.local_runs(program.phase)
@@ -192,10 +255,22 @@ class Study:
         if self.config.record_traces:
             for agent, traces in program.trace(state).items():
                 self.files.save_traces(agent, local, program.placement.to_local(traces))
+        if multihost.is_multi_process():
+            multihost.barrier(f"offon_jit_finished_{phase.name}")  # every process's files are written
+        if self.is_main_process:  # a resume without a checkpoint of a later phase starts after this one
+            done = self.finished_phases()
+            atomic_write(self.layout.finished_phases, json.dumps(done + [phase.name] * (phase.name not in done)))
 
-    def _rows(self, phase: Phase, state: dict, out: dict, metrics: dict) -> list[dict]:
-        """One metric row per run and agent of the phase at this eval point."""
+    def _rows(self, phase: Phase, state: dict, out: dict, metrics: dict, clock: dict) -> list[dict]:
+        """One metric row per run and agent of the phase at this eval point, with the wall clock: the
+        study's training seconds so far, and each run's env steps per second since the previous eval point."""
         cfg, placement, runs = self.config, self.placement_for(len(phase.runs)), self.local_runs(phase)
+        now = time.perf_counter()
+        wall, rate = TIMING_COLUMNS
+        timing = {wall: now - clock["start"]}
+        if out and any(out.values()):  # not at env step 0
+            timing[rate] = cfg.eval_interval / max(now - clock["last"], 1e-9)
+        clock["last"] = now
         rows = []
         for agent in phase.agents:
             variant, run = VARIANTS[agent], state[agent]
@@ -213,6 +288,7 @@ class Study:
                     row["self_generated_pct"] = 100.0 * int(added[i]) / cfg.total_steps_stored
                 row.update({k: float(v[i]) for k, v in values.items()})
                 row.update({f"train_{k}": float(v[i]) for k, v in train.items()})
+                row.update(timing)
                 rows.append(row)
         return rows
 
@@ -233,18 +309,16 @@ class Study:
         return summary
 
 
-def _write_or_check_config(config: RunConfig, layout: RunLayout, resume: bool) -> None:
-    if resume and layout.config.exists():
-        saved = RunConfig.from_json(layout.config.read_text())
-        if saved.replace(out_dir=config.out_dir) != config:
-            raise ConfigError(f"--resume with a config different from the saved {layout.config}")
-        return
-    atomic_write(layout.config, config.to_json())
+def _compiled(compiled) -> str:
+    if compiled.seconds < 0.05:
+        return "already compiled in this process"
+    cached = f", {compiled.cache_hits} program(s) from the compilation cache" if compiled.cache_hits else ""
+    return f"compiled in {compiled.seconds:.1f} s{cached}"
 
 
-def _check_finite(rows: list[dict], checkpointed: bool) -> None:
+def _check_finite(rows: list[dict], store: CheckpointStore | None) -> None:
     """Raise on NaN/inf in any process's rows (every process stops, so none waits on the others)."""
-    kept = "the last good checkpoint is kept, " if checkpointed else ""
+    kept = "the last good checkpoint is kept, " if store is not None and store.all_steps() else ""
     problem = next(
         (f"{row['agent']} agent, seed {row['seed']}: {key} = {value} at env step {row['env_steps']} "
          f"(train step {row['train_steps']}); {kept}metrics up to the previous eval point are saved"

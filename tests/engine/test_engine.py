@@ -13,7 +13,7 @@ import pytest
 from offon_jit.config import ConfigError, RunConfig
 from offon_jit.engine.study import Study, TrainingDivergedError
 from offon_jit.metrics_log import read_rows
-from offon_jit.replay import ReplayFileError, load_buffer
+from offon_jit.replay import load_buffer
 from tests.engine.compare import assert_rows_close, assert_trees_close, run_keeping_final_states
 
 SMALL = dict(
@@ -143,9 +143,11 @@ def test_nan_stops_with_named_metric_and_keeps_checkpoint(tmp_path, monkeypatch)
     config = small_config(tmp_path, "nan", agents=("active", "tandem"))
     original = Study._rows
 
-    def poisoned(self, phase, state, out, metrics):
-        rows = original(self, phase, state, out, metrics)
-        if rows[0]["env_steps"] == 64:  # the second eval point
+    poison_at = {"step": 64}
+
+    def poisoned(self, phase, state, out, metrics, clock):
+        rows = original(self, phase, state, out, metrics, clock)
+        if rows[0]["env_steps"] == poison_at["step"]:  # the second eval point
             rows[0]["train_wm_total"] = float("nan")
         return rows
 
@@ -156,6 +158,11 @@ def test_nan_stops_with_named_metric_and_keeps_checkpoint(tmp_path, monkeypatch)
     assert checkpoints == ["1"]  # the chunk-1 (good) state; the diverged chunk was not saved
     # Both agents' and seeds' rows of the step-0 and the first (good) eval points.
     assert sorted(r["env_steps"] for r in read_rows(tmp_path / "nan")) == [0] * 4 + [32] * 4
+    # Diverged at the first evaluation: no checkpoint exists, and the message does not claim one.
+    poison_at["step"] = 0
+    with pytest.raises(TrainingDivergedError, match="seed 0: train_wm_total = nan at env step 0") as error:
+        Study(small_config(tmp_path, "nan0", agents=("active", "tandem")), progress=False).run()
+    assert "checkpoint" not in str(error.value)
 
 
 def test_ood_ratio_is_one_when_eval_data_is_replay_data(full_study):
@@ -193,12 +200,13 @@ def test_bad_inputs_give_clear_errors(full_study, tmp_path):
         small_config(tmp_path, "x", agents=())
     with pytest.raises(ConfigError, match="need active_run"):
         small_config(tmp_path, "x", agents=("passive",))
-    with pytest.raises(FileNotFoundError, match="no Active buffer for seed0"):
+    with pytest.raises(ConfigError, match="nowhere is not a directory"):
         Study(small_config(tmp_path, "x", agents=("passive",), active_run=str(tmp_path / "nowhere")), progress=False).run()
-    # A buffer from another task does not fit this one.
-    other = Study(small_config(tmp_path, "y", task="minatar/freeway", agents=("passive",),
+    assert not (tmp_path / "x").exists()  # refused before anything was written
+    # An Active run of another task (or other settings) does not fit this one: named field by field.
+    other = Study(small_config(tmp_path, "y", task="minatar/freeway", agents=("passive",), env_steps=96,
                                active_run=str(study.run_dir)), progress=False)
-    with pytest.raises(ReplayFileError, match="schema"):
+    with pytest.raises(ConfigError, match="task: 'minatar/breakout' -> 'minatar/freeway'; env_steps: 64 -> 96"):
         other.run()
     config_json = json.loads((study.run_dir / "config.json").read_text())
     assert config_json["task"] == "minatar/breakout"
