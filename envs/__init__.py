@@ -5,7 +5,10 @@
     state = env.reset(jax.random.PRNGKey(0))
     state = env.step(state, action)
 
-See `envs.core` for the protocol and episode-boundary convention.
+See `envs.core` for the protocol and episode-boundary convention. Your own tasks:
+
+    envs.register("gym/pendulum", host_factory=envs.from_gymnasium("Pendulum-v1"))
+    envs.register("my/task", jax_factory=make_my_env, episode_length=500)
 """
 
 import os
@@ -14,9 +17,10 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from envs.core import EnvState, JaxEnv
+from envs.gymnasium_host import GymnasiumEnv, from_gymnasium
 from envs.host import BatchedHostEnv, HostStep
 from envs.make import make
-from envs.registry import TASKS, TaskEntry, get_task, task_names
+from envs.registry import TASKS, TaskEntry, get_task, register, task_names, unregister
 from envs.spec import ActionSpec, EnvSpec
 
 __all__ = [
@@ -24,11 +28,15 @@ __all__ = [
     "BatchedHostEnv",
     "EnvSpec",
     "EnvState",
+    "GymnasiumEnv",
     "HostStep",
     "JaxEnv",
     "TASKS",
     "TaskEntry",
+    "from_gymnasium",
     "get_task",
     "make",
+    "register",
     "task_names",
+    "unregister",
 ]

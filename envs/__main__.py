@@ -1,4 +1,4 @@
-"""`python -m envs list [--json]`: the task table with specs and backends."""
+"""`python -m envs list [--json]`: the task table with specs and backends (registered tasks included)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from envs.registry import TASKS, task_names
+from envs.registry import get_task, paper_task_names, task_names
 
 
 def _action_text(action: dict) -> str:
@@ -18,7 +18,7 @@ def _action_text(action: dict) -> str:
 def list_tasks(as_json: bool) -> str:
     rows = []
     for name in task_names():
-        entry = TASKS[name]
+        entry = get_task(name)
         rows.append({"task": name, **entry.spec.describe(), "backends": list(entry.backends)})
     if as_json:
         return json.dumps(rows, indent=2)
@@ -30,8 +30,9 @@ def list_tasks(as_json: bool) -> str:
             f"{r['task']:34} {obs:18} {_action_text(r['action']):20} {r['episode_length']:>6} {r['action_repeat']:>6}  "
             + ",".join(r["backends"])
         )
-    paper = sum(not r["task"].startswith("debug/") for r in rows)
-    lines.append(f"{len(rows)} tasks ({paper} from the paper, debug/ ones for smoke runs). "
+    paper, registered = len(paper_task_names()), sum(get_task(r["task"]).registered for r in rows)
+    own = f", {registered} registered with envs.register" if registered else ""
+    lines.append(f"{len(rows)} tasks ({paper} from the paper, debug/ ones for smoke runs{own}). "
                  "Episode length counts agent steps (after action repeat).")
     return "\n".join(lines)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from envs import wrappers
 from envs.core import JaxEnv
 from envs.host import BatchedHostEnv
-from envs.registry import BACKENDS, TaskEntry, get_task
+from envs.registry import BACKENDS, TASKS, TaskEntry, get_task
 
 
 def resolve_backend(entry: TaskEntry, backend: str) -> str:
@@ -15,8 +15,8 @@ def resolve_backend(entry: TaskEntry, backend: str) -> str:
         raise ValueError(f"unknown backend {backend!r}; choose one of 'auto', {', '.join(map(repr, BACKENDS))}")
     if backend not in entry.factories:
         alternatives = [f"{entry.name} with backend={b!r}" for b in entry.backends]
-        if entry.obs_kind == "vision" and backend == "jax":
-            twin = entry.name.replace("-vision", "-proprio")
+        twin = entry.name.replace("-vision", "-proprio")
+        if backend == "jax" and twin != entry.name and twin in TASKS and "jax" in TASKS[twin].factories:
             alternatives.append(f"{twin} with backend='jax'")
         raise ValueError(
             f"task {entry.name!r} has no {backend!r} backend "

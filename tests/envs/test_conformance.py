@@ -2,6 +2,8 @@
 
 Episodes are shortened to 3 agent steps (the `episode_length` override) so that a
 9-step rollout crosses two time-limit truncations and two auto-resets on every task.
+Tasks added with `envs.register` are held to the same checks: the toy JAX counter
+(tests/envs/toy.py) and gymnasium's CartPole-v1 and Pendulum-v1 through the adapter.
 """
 
 import functools
@@ -18,6 +20,7 @@ import envs.__main__ as envs_cli
 from envs.make import resolve_backend
 from envs.registry import paper_task_names
 from envs.random_policy import random_actions, random_actions_np
+from tests.envs.toy import make_counter_env
 
 LIMIT, STEPS, NUM_ENVS = 3, 9, 2
 # Humanoid and quadruped MJX programs take minutes to compile on a 2-core CPU: marked slow.
@@ -82,8 +85,35 @@ def check_trajectory(spec, first_obs, traj):
     assert np.all(reward[EXPECTED_FIRST] == 0.0)
 
 
+# Registered for the registered-task checks only, and removed again after each.
+REGISTERED = {
+    "toy/counter": dict(jax_factory=make_counter_env, action_repeat=2),
+    "gym/cartpole": dict(host_factory=envs.from_gymnasium("CartPole-v1")),
+    "gym/pendulum": dict(host_factory=envs.from_gymnasium("Pendulum-v1")),
+}
+
+
+@pytest.fixture
+def registered_tasks():
+    for name, options in REGISTERED.items():
+        envs.register(name, **options)
+    yield
+    for name in REGISTERED:
+        envs.unregister(name)
+
+
 @pytest.mark.parametrize("name,backend", PARAMS)
 def test_task_conforms(name, backend):
+    check_task(name, backend)
+
+
+@pytest.mark.parametrize("name,backend", [("toy/counter", "jax"), ("gym/cartpole", "host"), ("gym/pendulum", "host")])
+def test_registered_task_conforms(registered_tasks, name, backend):
+    assert envs.get_task(name).registered and envs.get_task(name).backends == (backend,)
+    check_task(name, backend)
+
+
+def check_task(name, backend):
     entry = envs.get_task(name)
     assert entry.spec.episode_length == entry.settings.episode_length
     if backend == "jax":
