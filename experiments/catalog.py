@@ -11,7 +11,10 @@ Studies are shared wherever the paper's figures show the same agents: one task-o
 (Active, Passive-diff, Passive-same, Tandem) serves Figs. 2, 3, S2-S4, S6, S10 and S11, one
 self-generated-data study Figs. 8, S12-S15 and Table S2, one pure-exploration study Figs. 6,
 S16 and S17; a figure that shows fewer curves than its study trains lists them in `labels`.
-Titles describe what is drawn, never a finding: every comparison is a t-test in the tables.
+Titles describe what is drawn, never a finding: every comparison is a t-test in the tables. They name no
+swept value, seed count or step count: the renderer adds a line with those, read from the configs the
+studies actually ran (experiments/render.py `settings_line`), so a cheaper scale's figure never shows
+the paper's values over curves that used others.
 """
 
 from __future__ import annotations
@@ -124,26 +127,27 @@ EXPERIMENTS = {e.name: e for e in (
            labels=BASE_LABELS),
     _entry("fig4", "Fig. 4: Passive agents on expert, suboptimal and mixed halves of the Active buffer",
            FIG3_TASKS[:3], (SPLITS,), "curves", NOT_NAMED.format("Fig. 4's tasks")),
-    _entry("fig5", "Fig. 5: state visitation of task-oriented, pure-exploration and mixed (w_expl = 0.5) "
-           "Active buffers in the point-mass maze", (MAZE,),
+    _entry("fig5", "Fig. 5: state visitation of task-oriented, pure-exploration and mixed-reward Active "
+           "buffers in the point-mass maze", (MAZE,),
            (StudySpec("expl_data", ("active",), (("expl_weights", (0.0, 1.0, 0.5)),)),), "visitation",
            "Fig. 5 caption: 'State visitation in the Point Mass Maze task ... (d) mixed reward ... w_expl = 0.5'; "
            "the paper's only maze run with w_expl = 0.5 is Fig. S9's 'Point Mass Maze - Vision' (App. A.8.1)",
            stand_in=MAZE_PROPRIO, reference=TASK_ONLY_ACTIVE),
-    _entry("fig6", "Fig. 6: training on pure exploration data (Active-expl, w_expl = 1) vs the task-oriented "
+    _entry("fig6", "Fig. 6: training on pure exploration data (of an Active-expl agent) vs the task-oriented "
            "Active baseline", FIG3_TASKS[:3],
            (BASE, EXPL_DATA), "curves", "Sec. 4.1: 'in two challenging tasks - Quadruped Run - Vision and "
            "Pick-Place - Proprio - ... as shown in Fig. 6'; " + NOT_NAMED.format("Cheetah Run - Vision"),
            baseline="active", labels=FIG6_LABELS),
-    _entry("fig7", "Fig. 7: exploration bonus w_expl in {0, 0.1, 0.5, 0.9, 1}", (QUADRUPED,), (EXPL_SWEEP,),
-           "curves", "Sec. 4.1: 'in Fig. 7, we show that pure exploration is hardly the best option for the hard "
-           "tasks like Quadruped Run - Vision'", baseline=TASK_ONLY_ACTIVE, reference=TASK_ONLY_ACTIVE),
-    _entry("fig8", "Fig. 8: Passive agents with fixed (N = 4K, 20K, 200K) and adaptive self-generated data",
+    _entry("fig7", "Fig. 7: Active, Passive and Tandem agents per exploration bonus w_expl", (QUADRUPED,),
+           (EXPL_SWEEP,), "curves", "Sec. 4.1: 'in Fig. 7, we show that pure exploration is hardly the best option "
+           "for the hard tasks like Quadruped Run - Vision'", baseline=TASK_ONLY_ACTIVE, reference=TASK_ONLY_ACTIVE),
+    _entry("fig8", "Fig. 8: Passive agents with fixed (every N env steps) and adaptive (OOD ratio above τ) "
+           "self-generated data",
            FIG8_TASKS, (SELF_GENERATED,), "curves",
            "Fig. 8 caption: 'adds 6.5% self-generated data in Cheetah Run - Vision, 2.9% in Quadraped "
            "Run - Vision, 9.8% in Pick-Place - Proprio, and 0.5% in Spaceinvaders'",
            metrics=("score", "eval_wm_loss", "self_generated_pct")),
-    _entry("figS1", "Fig. S1: OOD-ratio thresholds {2.0, 1.65, 1.35, 1.2} for adaptive Passive agents",
+    _entry("figS1", "Fig. S1: OOD-ratio thresholds τ for adaptive Passive agents",
            (CHEETAH, QUADRUPED, "minatar/space_invaders"),
            (StudySpec("thresholds", ("active", "passive_auto"), (("ood_thresholds", THRESHOLDS),)),),
            "curves", "Fig. S1 caption: 'four threshold values ... in three tasks'; "
@@ -167,7 +171,7 @@ EXPERIMENTS = {e.name: e for e in (
     _entry("figS6", "Fig. S6: Passive agents initialised with the same or a different seed as their Active",
            FIG3_TASKS[:3], (BASE,), "curves", NOT_NAMED.format("Fig. S6's tasks"),
            labels=("active", "passive", "passive_same_init")),
-    _entry("figS7", "Fig. S7: Tandem agents initialised as (1 - alpha) w_Active + alpha w_Tandem, one seed",
+    _entry("figS7", "Fig. S7: Tandem agents initialised as (1 - α) w_Active + α w_Tandem",
            (CHEETAH,),
            (StudySpec("alpha", ("active", "tandem", "tandem_alpha"),
                       (("tandem_alphas", (0.001, 0.01, 0.1, 0.5)), ("num_seeds", 1))),), "curves",
@@ -175,7 +179,7 @@ EXPERIMENTS = {e.name: e for e in (
     _entry("figS8", "Fig. S8: Passive agents on different halves of the Active buffer", (MAZE,), (SPLITS,),
            "curves", "Fig. S8 caption: 'as shown in the schematic illustration on the Point Mass Maze - Vision'",
            stand_in=MAZE_PROPRIO),
-    _entry("figS9", "Fig. S9: exploration bonus w_expl in {0, 0.1, 0.5, 0.9, 1} per task",
+    _entry("figS9", "Fig. S9: Active, Passive and Tandem agents per exploration bonus w_expl, per task",
            (QUADRUPED, MAZE, PICK_PLACE),
            (EXPL_SWEEP,), "curves", "App. A.8.1: 'In Fig. S9, we show all three analyzed tasks ... 0.5 for task "
            "Quadruped Run - Vision, 0.9 for tasks Point Mass Maze - Vision and Pick-Place - Proprio'",
@@ -203,16 +207,16 @@ EXPERIMENTS = {e.name: e for e in (
            "Fig. S11 caption: 'World model loss of 31 tasks. In the last subplot, we show an additional normalized "
            "mean result across tasks'; " + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("eval_wm_loss",),
            options=WIDE_GRID),
-    _entry("figS12", "Fig. S12: episode score of Passive agents with fixed (N = 4K, 20K, 200K) and adaptive "
+    _entry("figS12", "Fig. S12: episode score of Passive agents with fixed (every N env steps) and adaptive "
            "self-generated data on 31 tasks, with the normalised mean score", TABLE_S2_TASKS, (SELF_GENERATED,),
            "curves", "Fig. S12 caption: 'Episode score of 31 tasks'; App. A.8.3: 'we allow the Passive agents "
            "utilize the self-generated data'; " + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("score",),
            options=WIDE_GRID),
-    _entry("figS13", "Fig. S13: world-model loss of Passive agents with fixed (N = 4K, 20K, 200K) and adaptive "
+    _entry("figS13", "Fig. S13: world-model loss of Passive agents with fixed (every N env steps) and adaptive "
            "self-generated data on 31 tasks, with the normalised mean", TABLE_S2_TASKS, (SELF_GENERATED,), "curves",
            "Fig. S13 caption: 'World model loss of 31 tasks'; App. A.8.3; " + ALL_31, stand_ins=ALL_TASK_STAND_INS,
            metrics=("eval_wm_loss",), options=WIDE_GRID),
-    _entry("figS14", "Fig. S14: OOD ratio of Passive agents with fixed (N = 4K, 20K, 200K) and adaptive "
+    _entry("figS14", "Fig. S14: OOD ratio of Passive agents with fixed (every N env steps) and adaptive "
            "self-generated data on 31 tasks, with the mean across tasks", TABLE_S2_TASKS, (SELF_GENERATED,),
            "curves", "Fig. S14 caption: 'OOD ratio of 31 tasks. In the last subplot, we show an additional mean "
            "result across tasks'; " + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("ood_ratio",),
@@ -223,7 +227,7 @@ EXPERIMENTS = {e.name: e for e in (
            "how many self-generated interaction data are added to the replay buffer'", stand_ins=ALL_TASK_STAND_INS,
            metrics=("score", "self_generated_pct")),
     _entry("figS16", "Fig. S16: episode score of agents on pure-exploration data (Active-expl, and Passive-same, "
-           "Passive-diff and Tandem trained on its w_expl = 1 data) on 31 tasks, with the normalised mean score; "
+           "Passive-diff and Tandem trained on its data) on 31 tasks, with the normalised mean score; "
            "dashed: the task-oriented Active's final score", TABLE_S2_TASKS, (BASE, EXPL_DATA), "curves",
            "Fig. S16 caption: 'Episode score of 31 tasks using agents with pure exploration rewards. We also show "
            "the final performance of a task-oriented Active agent as the baseline in black dashed horizontal "
@@ -234,13 +238,13 @@ EXPERIMENTS = {e.name: e for e in (
            "not a paper figure: the paper's open question Q1 ('an offline measure would be desirable'); Fig. 8's "
            "tasks, where the paper ran its adaptive agent",
            metrics=("score", *SIGNAL_METRICS, "self_generated_pct")),
-    _entry("adaptive_wexpl", "Beyond the paper (Q3): w_expl adapted at run time (decay rule) vs fixed w_expl in "
-           "{0, 0.1, 0.5, 1}", (QUADRUPED,), (EXPL_FIXED, EXPL_ADAPTIVE), "curves",
+    _entry("adaptive_wexpl", "Beyond the paper (Q3): w_expl adapted at run time (decay rule) vs fixed w_expl",
+           (QUADRUPED,), (EXPL_FIXED, EXPL_ADAPTIVE), "curves",
            "not a paper figure: the paper's open question Q3 (w_expl's best value depends on the task); Fig. 7's "
            "task, where the paper swept w_expl", metrics=("score", "eval_wm_loss", "train_expl_weight_eff"),
            reference=TASK_ONLY_ACTIVE, options=(("normalized", False),)),
     _entry("figS17", "Fig. S17: world-model loss of agents on pure-exploration data (Active-expl, and "
-           "Passive-same, Passive-diff and Tandem trained on its w_expl = 1 data) on 31 tasks, with the "
+           "Passive-same, Passive-diff and Tandem trained on its data) on 31 tasks, with the "
            "normalised mean", TABLE_S2_TASKS, (BASE, EXPL_DATA), "curves",
            "Fig. S17 caption: 'World model loss of 31 tasks using agents with pure exploration rewards'; "
            + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("eval_wm_loss",), labels=EXPL_LABELS,

@@ -9,6 +9,11 @@ output root's random_scores.json (`spec.random_scores_path`).
 Beside a curve figure, <name>_final.csv / .md hold each curve's final mean per task (and for
 the normalised mean) with Welch's t-test against the experiment's reference Active
 (`Experiment.reference`): p-value and seeds per side, "no test" below 2 seeds a side.
+
+Every figure's title is the experiment's title at the scale run (stand-ins named), then a line saying
+what the studies ran, read from their saved configs (`settings_line`): the task if there is one, seeds
+and env steps, and every swept value of the agents drawn ("Passive-fixed N=500, 2K · Passive-auto
+τ=1.35"), so a title never states values the curves did not use.
 """
 
 from __future__ import annotations
@@ -31,7 +36,16 @@ from experiments.spec import (
 )
 from offon_jit import analysis
 from offon_jit.analysis.rows import metric_title
-from offon_jit.analysis.style import new_figure, paper_style
+from offon_jit.analysis.style import (
+    DISPLAY_NAMES,
+    HPARAM_SYMBOLS,
+    curve_info,
+    format_steps,
+    format_value,
+    new_figure,
+    paper_style,
+    set_title,
+)
 from offon_jit.analysis.tables import TABLE_S2_FORMAT
 from offon_jit.engine.runs import base_runs, base_tag, run_file_name
 from offon_jit.engine.variants import VARIANTS
@@ -40,6 +54,8 @@ from offon_jit.metrics_log import read_rows
 from offon_jit.replay import storage
 
 BASE_LABELS = ("active", "passive", "tandem")
+DPI = 150  # of every PNG written
+SEPARATOR = " · "  # between the settings of a figure's second title line
 
 
 def task_rows(experiment: Experiment, studies: dict) -> dict:
@@ -86,6 +102,12 @@ def render(experiment: Experiment, studies: dict, out_dir: pathlib.Path, scale: 
     `random_scores_file` is the random-policy score cache (default: that of the output root
     out_dir belongs to in the runner's layout, <root>/<scale>/figures).
     """
+    return next(iter(render_figures(experiment, studies, out_dir, scale, random_scores_file)))
+
+
+def render_figures(experiment: Experiment, studies: dict, out_dir: pathlib.Path, scale: str | None = None,
+                   random_scores_file: pathlib.Path | None = None) -> dict:
+    """`render`, returning {path: matplotlib Figure} of every figure written, the experiment's own first."""
     renderer = RENDERERS.get(experiment.render)
     if renderer is None:
         raise ValueError(f"{experiment.name}: unknown renderer {experiment.render!r}; choose from {sorted(RENDERERS)}")
@@ -96,6 +118,71 @@ def render(experiment: Experiment, studies: dict, out_dir: pathlib.Path, scale: 
     if random_scores_file is None:
         random_scores_file = random_scores_path(out_dir.parent.parent)
     return renderer(titled, studies, out_dir, cache_file=pathlib.Path(random_scores_file))
+
+
+def config_settings(config, agents=None) -> list[str]:
+    """What one study ran, as a figure's title states it: seeds and env steps, the Active's w_expl (if not
+    the task-only 0) and each swept value of `agents` (default: all) in the paper's symbols."""
+    seeds = f"{config.num_seeds} seed{'s' if config.num_seeds != 1 else ''}"
+    parts = [f"{seeds} × {format_steps(config.env_steps)} env steps"]
+    if tuple(config.expl_weights) != (0.0,):
+        parts.append(f"{HPARAM_SYMBOLS['expl_weight']}=" + ", ".join(f"{w:g}" for w in config.expl_weights))
+    if config.expl_decay:
+        parts.append(f"w_expl decay={config.expl_decay:g}")
+    for agent in config.agents:
+        variant = VARIANTS[agent]
+        if variant.hparam is None or (agents is not None and agent not in agents):
+            continue
+        name = variant.hparam_name
+        values = ", ".join(format_value(name, value) for value in getattr(config, variant.hparam))
+        signal = f" ({config.offline_signal})" if variant.arm_signal == "offline" else ""
+        parts.append(f"{DISPLAY_NAMES.get(agent, agent)} {HPARAM_SYMBOLS.get(name, name)}={values}{signal}")
+    return parts
+
+
+def settings_line(experiment: Experiment, studies: dict) -> str:
+    """What the studies ran, read from their saved config.json: the task (when there is one), then the
+    settings every study shares, then each other study's own after its name in brackets (as its curves
+    are labelled), e.g. "debug/point_reach · 2 seeds × 4K env steps · Passive-fixed N=500, 2K ·
+    Passive-auto τ=1.35". Only the swept values of agents the figure draws (`experiment.labels`) appear.
+    Studies without a readable config are left out ("" if none has one)."""
+    drawn = {curve_info(label).agent for label in experiment.labels} or None
+    by_study: dict[str, list[str]] = {}
+    for (_, study), run_dir in studies.items():
+        try:
+            config = _config(run_dir)
+        except (OSError, ValueError):
+            continue
+        parts = by_study.setdefault(study, [])
+        parts += [part for part in config_settings(config, drawn) if part not in parts]
+    if not by_study:
+        return ""
+    first = experiment.studies[0].name if experiment.studies else next(iter(by_study))
+    common = [part for part in next(iter(by_study.values())) if all(part in p for p in by_study.values())]
+    tasks = list(dict.fromkeys(task for task, _ in studies))
+    line = tasks[:1] if len(tasks) == 1 else []
+    line += common
+    for study, parts in by_study.items():
+        own = [part for part in parts if part not in common]
+        if own:
+            line.append(("" if study == first else f"[{study}] ") + ", ".join(own))
+    return SEPARATOR.join(line)
+
+
+def figure_title(experiment: Experiment, studies: dict) -> str:
+    """The experiment's (scale) title over the line of what its studies ran."""
+    settings = settings_line(experiment, studies)
+    return f"{experiment.title}\n{settings}" if settings else experiment.title
+
+
+def _titled(figure, experiment: Experiment, studies: dict, suffix: str = ""):
+    set_title(figure, figure_title(experiment, studies) + suffix, fontsize="small")
+    return figure
+
+
+def _save(figure, path: pathlib.Path) -> dict:
+    """{path: figure} after writing it (the renderers' return value, for `render_figures`)."""
+    return {analysis.save_figure(figure, path, dpi=DPI): figure}
 
 
 def random_policy_scores(studies: dict, cache_file: pathlib.Path, progress: bool = True) -> dict[str, float]:
@@ -170,17 +257,8 @@ def scale_title(experiment: Experiment, studies: dict, out_dir, scale: str | Non
     return f"{experiment.title} (stand-ins for the paper's tasks: {', '.join(extra)})" if extra else experiment.title
 
 
-def _suptitle(figure, title: str) -> None:
-    """The title over a figure, wrapped to its width (figures without a title of their own)."""
-    figure.suptitle(_wrap(title, figure.get_figwidth()), fontsize="small")
-
-
-def _wrap(title: str, width_inches: float) -> str:
-    return textwrap.fill(title, max(40, int(width_inches * 14)))
-
-
 def render_curves(experiment: Experiment, studies: dict, out_dir: pathlib.Path, *,
-                  cache_file: pathlib.Path) -> pathlib.Path:
+                  cache_file: pathlib.Path) -> dict:
     rows = task_rows(experiment, studies)
     options = dict(experiment.options)
     baselines = analysis.baseline_scores(rows, label=experiment.baseline) if experiment.baseline else None
@@ -191,16 +269,16 @@ def render_curves(experiment: Experiment, studies: dict, out_dir: pathlib.Path, 
         score["score_references"] = score_normalization(experiment, studies, rows, cache_file, out_dir)
     figure = analysis.plot_curve_grid(rows, experiment.metrics, normalized_mean=normalized, baselines=baselines,
                                       labels=labels, max_columns=options.get("max_columns"), **score)
-    _suptitle(figure, experiment.title)
+    _titled(figure, experiment, studies)
     analysis.write_csv(analysis.curve_grid_table(rows, experiment.metrics, normalized_mean=normalized, labels=labels,
                                                  **score), out_dir / f"{experiment.name}.csv")
     columns = analysis.grid_rows(rows, experiment.metrics, normalized_mean=normalized, labels=labels, **score)
     write_final_table(experiment, final_table(experiment, columns, experiment.metrics), out_dir)
-    return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
+    return _save(figure, out_dir / f"{experiment.name}.png")
 
 
 def render_added_data(experiment: Experiment, studies: dict, out_dir: pathlib.Path, *,
-                      cache_file: pathlib.Path) -> pathlib.Path:
+                      cache_file: pathlib.Path) -> dict:
     """Fig. S15: normalised mean score against self-generated data, per Passive agent that adds data."""
     rows = task_rows(experiment, studies)
     ranges = score_normalization(experiment, studies, rows, cache_file, out_dir)
@@ -209,17 +287,16 @@ def render_added_data(experiment: Experiment, studies: dict, out_dir: pathlib.Pa
         message = (f"normalised score undefined: the {experiment.reference} final score is not above the random "
                    f"policy's on {', '.join(undefined)} ({experiment.name}_normalization.csv)")
         warnings.warn(f"{experiment.name}: {message}", stacklevel=2)
-        figure = _message_figure(message)
-        _suptitle(figure, experiment.title)
-        return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
+        figure = _titled(_message_figure(message), experiment, studies)
+        return _save(figure, out_dir / f"{experiment.name}.png")
     labels = list(experiment.labels) or None
     analysis.write_csv(analysis.score_vs_added_data(rows, labels=labels, score_references=ranges),
                        out_dir / f"{experiment.name}.csv")
-    figure = analysis.plot_score_vs_added_data(rows, labels=labels, score_references=ranges)
-    _suptitle(figure, experiment.title)
+    figure = _titled(analysis.plot_score_vs_added_data(rows, labels=labels, score_references=ranges), experiment,
+                     studies)
     mean = {analysis.NORMALIZED_MEAN_TASK: analysis.normalized_mean_rows(rows, ["score"], score_references=ranges)}
     write_final_table(experiment, final_table(experiment, mean, ["score"]), out_dir)
-    return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
+    return _save(figure, out_dir / f"{experiment.name}.png")
 
 
 def _message_figure(message: str):
@@ -227,7 +304,7 @@ def _message_figure(message: str):
         figure = new_figure(5.0, 2.5)
         ax = figure.subplots()
         ax.set_axis_off()
-        ax.text(0.5, 0.5, _wrap(message, 5.0), ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, textwrap.fill(message, 70), ha="center", va="center", transform=ax.transAxes)
     return figure
 
 
@@ -236,19 +313,24 @@ def position_field(buffer) -> dict:
     return {"field": "position"} if "position" in buffer.data else {"field": "obs", "dims": (0, 1)}
 
 
-def render_maze_trajectories(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
+def render_maze_trajectories(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> dict:
     (task, _), run_dir = next(iter(studies.items()))
     traces = load_traces(run_dir)
     buffer = active_buffer(run_dir, _first_tag(run_dir))  # Passive and Tandem train on this buffer too
     buffers = dict.fromkeys(traces, buffer)
     figure = analysis.plot_maze_figure(read_rows(run_dir), traces, buffers, **position_field(buffer))
-    _suptitle(figure, experiment.title)
+    _titled(figure, experiment, studies, f"{SEPARATOR}b-d) {_episode_of(run_dir)}")
     stats = analysis.trajectory_statistics(traces, buffers, **position_field(buffer))
     analysis.write_csv(stats, out_dir / f"{experiment.name}.csv")
-    return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
+    return _save(figure, out_dir / f"{experiment.name}.png")
 
 
-def render_visitation(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
+def _episode_of(run_dir) -> str:
+    """Which episode `load_traces` reads: the first seed's final test episode."""
+    return f"seed {_config(run_dir).seed}'s final test episode"
+
+
+def render_visitation(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> dict:
     (_, _), run_dir = next(iter(studies.items()))
     config = _config(run_dir)
     names = {0.0: "task-oriented", 1.0: "pure exploration"}
@@ -258,32 +340,33 @@ def render_visitation(experiment: Experiment, studies: dict, out_dir: pathlib.Pa
         datasets[names.get(weight, f"mixed (w_expl={weight:g})")] = active_buffer(run_dir, tag)
     where = position_field(next(iter(datasets.values())))
     figure = analysis.plot_visitation_heatmaps(datasets, **where)
-    _suptitle(figure, experiment.title)
+    _titled(figure, experiment, studies, f"{SEPARATOR}seed {config.seed}'s final buffers")
     grids = {name: analysis.visitation_counts(buffer, **where) for name, buffer in datasets.items()}
     analysis.write_csv(analysis.cell_table(grids), out_dir / f"{experiment.name}.csv")
-    return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
+    return _save(figure, out_dir / f"{experiment.name}.png")
 
 
-def render_traces(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
-    paths = []
-    for (task, _), run_dir in studies.items():
+def render_traces(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> dict:
+    """One figure per task (the first task's is <name>.png, the others <name>_<task>.png)."""
+    figures = {}
+    for (task, study), run_dir in studies.items():
         traces = load_traces(run_dir)
-        suffix = "" if not paths else "_" + task.replace("/", "__")
+        suffix = "" if not figures else "_" + task.replace("/", "__")
         figure = analysis.plot_episode_traces(traces)
-        _suptitle(figure, f"{experiment.title}: {task}")
+        _titled(figure, experiment, {(task, study): run_dir}, f"{SEPARATOR}{_episode_of(run_dir)}")
         analysis.write_csv(analysis.trace_table(traces), out_dir / f"{experiment.name}{suffix}.csv")
-        paths.append(analysis.save_figure(figure, out_dir / f"{experiment.name}{suffix}.png"))
-    return paths[0]
+        figures.update(_save(figure, out_dir / f"{experiment.name}{suffix}.png"))
+    return figures
 
 
-def render_decoded(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
+def render_decoded(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> dict:
     (_, _), run_dir = next(iter(studies.items()))
     figure = analysis.plot_decoded_vs_true(load_traces(run_dir))
-    _suptitle(figure, experiment.title)
-    return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
+    _titled(figure, experiment, studies, f"{SEPARATOR}{_episode_of(run_dir)}")
+    return _save(figure, out_dir / f"{experiment.name}.png")
 
 
-def render_table(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> pathlib.Path:
+def render_table(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -> dict:
     """Table S2 (no test: the Active adds no data), plus every curve's final score with its t-test."""
     rows = task_rows(experiment, studies)
     table = analysis.self_generated_table(rows, labels=["passive_auto"])
@@ -291,9 +374,8 @@ def render_table(experiment: Experiment, studies: dict, out_dir: pathlib.Path) -
     markdown = analysis.markdown_table(table, value_format=TABLE_S2_FORMAT)
     (out_dir / f"{experiment.name}.md").write_text(f"# {experiment.title}\n\n{markdown}\n")
     write_final_table(experiment, final_table(experiment, rows, ["score"]), out_dir)
-    figure = analysis.plot_curve_grid(rows, ("self_generated_pct", "score"))
-    _suptitle(figure, experiment.title)
-    return analysis.save_figure(figure, out_dir / f"{experiment.name}.png")
+    figure = _titled(analysis.plot_curve_grid(rows, ("self_generated_pct", "score")), experiment, studies)
+    return _save(figure, out_dir / f"{experiment.name}.png")
 
 
 # The figures the evidence experiment draws from its studies: (name, roles shown, agent variants, metrics).
@@ -332,7 +414,7 @@ def _study_facts(run_dir) -> dict:
 
 
 def render_evidence(experiment: Experiment, studies: dict, out_dir: pathlib.Path, *,
-                    cache_file: pathlib.Path) -> pathlib.Path:
+                    cache_file: pathlib.Path) -> dict:
     """evidence.json/.md (the findings' verdicts), evidence.png (their intervals), and Figs. 3, 4, 6 and 8 as
     evidence_figN.png/.csv drawn from the evidence studies."""
     roles = dict(dict(experiment.options)["roles"])
@@ -351,6 +433,7 @@ def render_evidence(experiment: Experiment, studies: dict, out_dir: pathlib.Path
     analysis.evidence.validate_evidence(document)
     (out_dir / "evidence.json").write_text(json.dumps(document, indent=1) + "\n")
     (out_dir / "evidence.md").write_text(f"# {experiment.title}\n\n{analysis.markdown_summary(document)}")
+    figures = _save(analysis.plot_evidence(document, experiment.title), out_dir / "evidence.png")
     for name, shown_roles, variants, metrics in EVIDENCE_FIGURES:
         if not set(shown_roles) <= set(roles):  # an experiment for some findings draws only their figures
             continue
@@ -358,34 +441,36 @@ def render_evidence(experiment: Experiment, studies: dict, out_dir: pathlib.Path
         subset = {key: run_dir for key, run_dir in studies.items() if key in shown_studies}
         labels = [label for label in analysis.curve_styles(row for rows in task_rows(experiment, subset).values()
                                                            for row in rows)
-                  if label.split(" (")[0].split(" [")[0] in variants]
+                  if curve_info(label).agent in variants]
         figure = dataclasses.replace(
-            experiment, name=f"{experiment.name}_{name}", title=f"{name} from the {experiment.name} studies",
+            experiment, name=f"{experiment.name}_{name}",
+            title=f"Fig. {name.removeprefix('fig')} from the {experiment.name} studies",
             studies=tuple(spec for spec in experiment.studies if spec.name in {roles[r] for r in shown_roles}),
             metrics=metrics, labels=tuple(labels), options=(("normalized", False),),
             baseline="active" if name == "fig6" else None)
-        render_curves(figure, subset, out_dir, cache_file=cache_file)
-    return analysis.save_figure(analysis.plot_evidence(document, experiment.title), out_dir / "evidence.png")
+        figures.update(render_curves(figure, subset, out_dir, cache_file=cache_file))
+    return figures
 
 
 def render_offline_ood(experiment: Experiment, studies: dict, out_dir: pathlib.Path, *,
-                       cache_file: pathlib.Path) -> pathlib.Path:
+                       cache_file: pathlib.Path) -> dict:
     """offline_ood.json/.md: per task, each offline signal's Spearman correlation with the eval OOD ratio and
     with the score gap to the Active, and the eval-armed vs offline-armed Passive; offline_ood_signals[_task].png
     the scatter behind the correlations; offline_ood.png/.csv the curves of every signal."""
     rows = task_rows(experiment, studies)
-    document, report = {}, [f"# {experiment.title}\n"]
+    document, report, signal_figures = {}, [f"# {experiment.title}\n"], {}
     for task, task_rows_ in rows.items():
         validation = analysis.signal_validation(analysis.offline_ood.distinct_curves(task_rows_))
         comparison = analysis.schedule_comparison(task_rows_)
         document[task] = {"validation": validation, "comparison": comparison}
         report += [f"## {task}\n", analysis.offline_ood.markdown_report(validation, comparison)]
         suffix = "" if len(rows) == 1 else "_" + task.replace("/", "_")
-        figure = analysis.plot_signal_validation(task_rows_, validation, f"{experiment.title}\n{task}")
-        analysis.save_figure(figure, out_dir / f"{experiment.name}_signals{suffix}.png")
+        task_studies = {key: run_dir for key, run_dir in studies.items() if key[0] == task}
+        figure = analysis.plot_signal_validation(task_rows_, validation, figure_title(experiment, task_studies))
+        signal_figures.update(_save(figure, out_dir / f"{experiment.name}_signals{suffix}.png"))
     (out_dir / f"{experiment.name}.json").write_text(json.dumps(document, indent=1) + "\n")
     (out_dir / f"{experiment.name}.md").write_text("\n".join(report))
-    return render_curves(experiment, studies, out_dir, cache_file=cache_file)
+    return {**render_curves(experiment, studies, out_dir, cache_file=cache_file), **signal_figures}
 
 
 def _first_tag(run_dir) -> str:

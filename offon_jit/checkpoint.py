@@ -10,7 +10,10 @@ replay rows as increments beside it.
 
 from __future__ import annotations
 
+import gc
+import logging
 import pathlib
+import sys
 
 import jax
 import numpy as np
@@ -19,6 +22,38 @@ import orbax.checkpoint as ocp
 
 class CheckpointError(RuntimeError):
     pass
+
+
+def _brief(error: Exception, limit: int = 300) -> str:
+    """One line of an orbax/tensorstore error: its type and message, without the multi-KB store spec."""
+    text = str(error).split(" [tensorstore_spec")[0].splitlines()[0] if str(error) else ""
+    text = text if len(text) <= limit else text[:limit] + " ..."
+    return f"{type(error).__name__}: {text}"
+
+
+def _collect_abandoned_tasks() -> None:
+    """A failed orbax restore abandons its other asyncio reads; when collected, asyncio logs each one's
+    (already reported) error as "Task exception was never retrieved" with a multi-KB store spec.
+    Collect them now, with that logger quiet."""
+    logger = logging.getLogger("asyncio")
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        gc.collect()
+    finally:
+        logger.disabled = disabled
+
+
+def _drop_closed_loop_noise(previous):
+    """After a corrupt checkpoint fails to restore, tensorstore's pending callbacks reach orbax's asyncio loop
+    once it is closed, and Python prints each as an unraisable 'Event loop is closed' traceback. They carry
+    nothing (the failure itself is reported); every other unraisable exception still reaches `previous`."""
+    def hook(unraisable):
+        value = unraisable.exc_value
+        if not (isinstance(value, RuntimeError) and str(value) == "Event loop is closed"):
+            previous(unraisable)
+
+    hook.drops_closed_loop_noise = True
+    return hook
 
 
 def _is_empty(leaf) -> bool:
@@ -46,6 +81,8 @@ def with_empty(restored, like):
 class CheckpointStore:
     def __init__(self, directory: pathlib.Path, max_to_keep: int = 2):
         self.directory = pathlib.Path(directory).resolve()
+        if not getattr(sys.unraisablehook, "drops_closed_loop_noise", False):
+            sys.unraisablehook = _drop_closed_loop_noise(sys.unraisablehook)
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
@@ -66,24 +103,27 @@ class CheckpointStore:
             self._manager.delete(later)
 
     def read_meta(self, step: int) -> dict:
+        problem = None
         try:
             return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         except Exception as err:  # orbax raises several types for a corrupt or truncated sidecar
-            raise CheckpointError(f"checkpoint {self.directory / str(step)}: unreadable metadata "
-                                  f"({type(err).__name__}: {err})") from err
+            problem = f"checkpoint {self.directory / str(step)}: unreadable metadata ({_brief(err)})"
+        _collect_abandoned_tasks()
+        raise CheckpointError(problem)
 
     def restore(self, step: int, like):
         """Restore the state saved at `step` into the structure (and shardings) of `like`."""
         target = without_empty(jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like))
         args = ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore())
+        problem = None
         try:
             restored = self._manager.restore(step, args=args)
+            return with_empty(restored["state"], like), restored["meta"]
         except Exception as err:  # orbax raises a variety of types for corrupt/mismatched trees
-            raise CheckpointError(
-                f"checkpoint {self.directory / str(step)} cannot be restored into this run's state "
-                f"(corrupt, or saved with a different config): {type(err).__name__}: {err}"
-            ) from err
-        return with_empty(restored["state"], like), restored["meta"]
+            problem = (f"checkpoint {self.directory / str(step)} cannot be restored into this run's state "
+                       f"(corrupt, or saved with a different config): {_brief(err)}")
+        _collect_abandoned_tasks()  # the error (and its traceback's references) is gone here
+        raise CheckpointError(problem)
 
     def close(self) -> None:
         self._manager.close()

@@ -2,6 +2,8 @@
 
     offon-jit run [--task ... --agents active,passive,tandem ...]   (no arguments: the main job)
     offon-jit plot RUN_DIR
+    offon-jit eval RUN_DIR --agent NAME [--seed N] [--episodes K] [--video FILE.mp4|.gif]
+    offon-jit dataset export RUN_DIR --agent active --seed N --id NAME
     offon-jit model-summary --preset s --task dmc/cheetah_run-vision
 
 The installed `offon-jit` script is `experiments.cli:main`, the layer above, which adds
@@ -16,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterable
 
 from offon_jit.dataset_command import add_dataset_parser
+from offon_jit.eval_command import add_eval_parser
 from offon_jit.run_command import add_plot_parser, add_run_parser
 
 
@@ -37,6 +40,7 @@ def build_parser(extra_commands: Iterable[Callable] = ()) -> argparse.ArgumentPa
     add_run_parser(subcommands)
     add_plot_parser(subcommands)
     add_dataset_parser(subcommands)
+    add_eval_parser(subcommands)
     add_model_summary_command(subcommands)
     for add_command in extra_commands:
         add_command(subcommands)

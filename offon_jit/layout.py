@@ -9,7 +9,8 @@
                               starts at the first phase not listed)
     batch_indices/TAG/active_chunkCCCCC.npy   (updates, batch, 2) windows the Active sampled
     buffers/active_TAG.npz    the Active agents' final replay buffers (the offline agents' data)
-    agents/STEM.msgpack       every phase's final agent parameters (STEM: variant[_hparamV]_TAG)
+    agents/STEM.msgpack, .json  every phase's final agent: parameters, and the manifest that rebuilds it
+                              (offon_jit/saved_agents.py; STEM: variant[_hparamV]_TAG)
     traces/STEM.npz           one final test episode per run (Figs. S3/S4)
     checkpoints/              orbax: the small run state of the two most recent chunk boundaries
     replay_increments/PHASE/AGENT/runRRR/   the rows each checkpoint added to a run's buffer
@@ -61,8 +62,15 @@ class RunLayout:
     def active_buffer(self, tag: str) -> pathlib.Path:
         return self.root / "buffers" / f"active_{tag}.npz"
 
+    @property
+    def agents(self) -> pathlib.Path:
+        return self.root / "agents"
+
     def agent(self, stem: str) -> pathlib.Path:
-        return self.root / "agents" / f"{stem}.msgpack"
+        return self.agents / f"{stem}.msgpack"
+
+    def agent_manifest(self, stem: str) -> pathlib.Path:
+        return self.agents / f"{stem}.json"
 
     def batch_indices(self, tag: str, chunk: int) -> pathlib.Path:
         return self.root / "batch_indices" / tag / f"active_chunk{chunk:05d}.npy"

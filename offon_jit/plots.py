@@ -1,62 +1,84 @@
-"""Plots from saved metrics: metric vs env steps per curve label, mean and spread over seeds.
+"""A run's quick-look plots: one PNG per metric, metric vs env steps per curve, mean and ±1 std over seeds.
 
-A run's quick-look plots; the paper-style figures of experiments/ use offon_jit.analysis."""
+`offon-jit plot RUN_DIR` (and a study when it finishes) writes RUN_DIR/plots/<metric>.png. They look like
+the experiment figures (offon_jit.analysis.style): the paper's names in a legend below the axes, one
+colour family per agent family with distinct line styles and markers, and the band named in the legend.
+The title names the task and the number of seeds from the run's config.json (left out if the file is
+missing or unreadable, so plots of a bare metrics file still work).
+"""
 
 from __future__ import annotations
 
+import json
 import pathlib
-from collections import defaultdict
+from typing import Mapping, Sequence
 
-import matplotlib
+from offon_jit.analysis.curves import draw_curves, seed_counts
+from offon_jit.analysis.rows import metric_title, metric_value, validate_rows
+from offon_jit.analysis.style import (
+    band_handle,
+    band_label,
+    curve_styles,
+    display_names,
+    new_figure,
+    outside_legend,
+    paper_style,
+    save_figure,
+    set_title,
+)
+from offon_jit.layout import RunLayout
+from offon_jit.metrics_log import read_rows
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from offon_jit.metrics_log import read_rows, row_label  # noqa: E402
-
-AGENT_COLORS = {"active": "tab:red", "passive": "tab:blue", "tandem": "tab:green"}
-DEFAULT_PLOTS = {"score": "Episode score", "eval_wm_loss": "World-model loss on eval episodes", "ood_ratio": "OOD ratio",
-                 "value_error": "Value error V(s0) - MC return", "self_generated_pct": "Self-generated data (%)"}
-
-
-def curves(rows: list[dict], metric: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """label -> (env_steps, mean over seeds, std over seeds) for rows that have `metric`."""
-    table: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        if row.get(metric) is not None:
-            table[row_label(row)][row["env_steps"]].append(row[metric])
-    out = {}
-    for agent, by_step in table.items():
-        steps = np.array(sorted(by_step))
-        values = [np.asarray(by_step[s], float) for s in steps]
-        out[agent] = (steps, np.array([v.mean() for v in values]), np.array([v.std() for v in values]))
-    return out
+DEFAULT_PLOTS = ("score", "eval_wm_loss", "ood_ratio", "value_error", "self_generated_pct")
+PLOT_SIZE = (5.0, 3.2)
+PLOT_DPI = 120
 
 
-def plot_metric(rows: list[dict], metric: str, title: str, path: pathlib.Path) -> pathlib.Path | None:
-    data = curves(rows, metric)
-    if not data:
+def run_facts(run_dir: pathlib.Path) -> str:
+    """"debug/point_reach, 2 seeds" from the run's config.json; "" if it is missing or unreadable."""
+    try:
+        config = json.loads(RunLayout(run_dir).config.read_text())
+        task, seeds = str(config["task"]), int(config["num_seeds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f"{task}, {seeds} seed{'s' if seeds != 1 else ''}"
+
+
+def run_figure(rows: Sequence[Mapping], metric: str, facts: str = "", styles: Mapping | None = None):
+    """One metric's curves as a Figure, None if no row has the metric. `facts` is the title's second line
+    (task and seeds); `styles` keeps one look per curve across a run's plots."""
+    rows = validate_rows(rows)
+    if not any(metric_value(row, metric) is not None for row in rows):
         return None
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for label, (steps, mean, std) in sorted(data.items()):
-        color = AGENT_COLORS.get(label)  # base agents keep their colours, variants take the cycle's
-        ax.plot(steps, mean, label=label.capitalize(), color=color)
-        ax.fill_between(steps, mean - std, mean + std, alpha=0.2, color=color)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel(title)
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    names = display_names(rows)
+    with paper_style():
+        figure = new_figure(*PLOT_SIZE)
+        ax = figure.subplots()
+        lines = draw_curves(ax, rows, metric, styles or curve_styles(rows))
+        ax.set_xlabel("Env steps")
+        ax.set_ylabel(metric_title(metric))
+        handles, texts = list(lines.values()), [names[label] for label in lines]
+        band = band_label(seed_counts(rows, set(lines)))
+        if band:
+            handles.append(band_handle())
+            texts.append(band)
+        outside_legend(figure, handles, texts)
+        set_title(figure, metric_title(metric) + (f"\n{facts}" if facts else ""))
+    return figure
 
 
-def plot_run(run_dir: pathlib.Path, plots: dict[str, str] = DEFAULT_PLOTS) -> list[pathlib.Path]:
+def plot_run(run_dir: pathlib.Path, metrics: Sequence[str] = DEFAULT_PLOTS) -> list[pathlib.Path]:
+    """RUN_DIR/plots/<metric>.png for each of `metrics` some row has; returns the paths written."""
     run_dir = pathlib.Path(run_dir)
     rows = read_rows(run_dir)
+    if not rows:
+        raise ValueError(f"{run_dir}: the metrics file has no rows yet")
     out_dir = run_dir / "plots"
     out_dir.mkdir(exist_ok=True)
-    written = [plot_metric(rows, m, t, out_dir / f"{m}.png") for m, t in plots.items()]
-    return [p for p in written if p is not None]
+    facts, styles = run_facts(run_dir), curve_styles(rows)
+    written = []
+    for metric in metrics:
+        figure = run_figure(rows, metric, facts, styles)
+        if figure is not None:
+            written.append(save_figure(figure, out_dir / f"{metric}.png", dpi=PLOT_DPI))
+    return written

@@ -21,6 +21,9 @@ has a companion that returns the numbers it draws as a list of dicts (write them
     evidence_report   plot_evidence / markdown_summary        evidence.png and evidence.md
     offline_ood       signal_validation / plot_signal_validation   offline OOD signals vs eval OOD ratio and score gap
                       schedule_comparison / markdown_report    passive_auto vs passive_offline_auto vs Passive
+    style             display_names / curve_styles             the paper's name, colour, line style and marker per
+                                                              curve (one mapping for run plots and experiment figures)
+                      band_label / figure_texts                "shaded: ±1 std over n=3 seeds"; a figure's texts
 """
 
 from offon_jit.analysis.added_data import plot_score_vs_added_data, score_vs_added_data
@@ -33,6 +36,7 @@ from offon_jit.analysis.aggregate import (
 from offon_jit.analysis.curves import (
     curve_grid_table,
     draw_curves,
+    grid_layout,
     grid_rows,
     plot_curve_grid,
 )
@@ -89,7 +93,15 @@ from offon_jit.analysis.evidence_report import markdown_summary, plot_evidence
 from offon_jit.analysis import offline_ood
 from offon_jit.analysis.offline_ood import plot_signal_validation, schedule_comparison, signal_validation
 from offon_jit.analysis.statistics import WelchTest, format_test, welch_test
-from offon_jit.analysis.style import CurveStyle, curve_styles, save_figure
+from offon_jit.analysis.style import (
+    CurveStyle,
+    band_label,
+    curve_styles,
+    display_names,
+    figure_texts,
+    label_name,
+    save_figure,
+)
 from offon_jit.analysis.tables import (
     REFERENCE_LABEL,
     baseline_scores,
@@ -112,6 +124,7 @@ __all__ = [
     "aggregate_metrics",
     "as_positions",
     "available_metrics",
+    "band_label",
     "baseline_scores",
     "cached_random_scores",
     "best_mean_value",
@@ -122,15 +135,19 @@ __all__ = [
     "curve_label",
     "curve_styles",
     "curve_table",
+    "display_names",
     "draw_curves",
     "draw_maze",
     "draw_visitation",
     "evidence",
+    "figure_texts",
     "final_seed_values",
     "final_values",
     "format_test",
+    "grid_layout",
     "grid_rows",
     "has_frames",
+    "label_name",
     "markdown_summary",
     "markdown_table",
     "max_loss_step",

@@ -16,7 +16,16 @@ from matplotlib.figure import Figure
 from offon_jit.analysis.aggregate import aggregate
 from offon_jit.analysis.normalized_score import normalized_mean_rows
 from offon_jit.analysis.rows import validate_task_rows
-from offon_jit.analysis.style import curve_styles, new_figure, paper_style
+from offon_jit.analysis.rows import curve_label
+from offon_jit.analysis.style import (
+    MARKER_SIZE,
+    curve_styles,
+    display_names,
+    new_figure,
+    outside_legend,
+    paper_style,
+    seed_count_text,
+)
 
 ADDED_METRIC = "self_generated_pct"
 
@@ -52,20 +61,29 @@ def plot_score_vs_added_data(
     *,
     labels: Sequence[str] | None = None,
     score_references: Mapping[str, tuple[float, float]] | None = None,
-    size: tuple[float, float] = (4.0, 3.0),
+    size: tuple[float, float] = (4.5, 3.0),
 ) -> Figure:
-    """Fig. S15: one marker per eval point and label, joined in training order."""
+    """Fig. S15: one marker per eval point and label, joined in training order; the legend (outside, the
+    paper's names) says what a point is: a mean over the curve's seeds."""
     table = score_vs_added_data(task_rows, labels=labels, score_references=score_references)
-    styles = curve_styles(row for rows in task_rows.values() for row in rows)
+    all_rows = [row for rows in task_rows.values() for row in rows]
+    styles, names = curve_styles(all_rows), display_names(all_rows)
+    shown = [label for label in styles if any(entry["label"] == label for entry in table)]  # legend order
     with paper_style():
         fig = new_figure(*size)
         ax = fig.subplots()
-        for label in dict.fromkeys(entry["label"] for entry in table):
+        lines = []
+        for label in shown:
             points = [entry for entry in table if entry["label"] == label]
             style = styles[label]
-            ax.plot([p[ADDED_METRIC] for p in points], [p["normalized_score"] for p in points], marker="o",
-                    markersize=3, color=style.color, linestyle=style.linestyle, label=label)
+            (line,) = ax.plot([p[ADDED_METRIC] for p in points], [p["normalized_score"] for p in points],
+                              marker=style.marker, markersize=MARKER_SIZE, color=style.color,
+                              linestyle=style.linestyle, label=label)
+            lines.append(line)
         ax.set_xlabel("Self-generated data added (%)")
         ax.set_ylabel("Normalized mean score")
-        ax.legend(frameon=False)
+        seeds = {label: {row["seed"] for row in all_rows if curve_label(row) == label} for label in shown}
+        legend = outside_legend(fig, lines, [names[label] for label in shown])
+        legend.set_title(f"each point: one eval point, mean over {seed_count_text(len(s) for s in seeds.values())}",
+                         prop={"size": "small"})
     return fig

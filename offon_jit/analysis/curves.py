@@ -1,8 +1,12 @@
 """Learning-curve grids (Figs 3, 4, 6-8, S1, S2, S5-S14, S16, S17): tasks as columns, metrics as rows.
 
 Each panel draws one line per curve label (mean over seeds) with a shaded band of +-1
-std, in the label's paper colour (style.curve_styles, computed once over all tasks so a
-label looks the same everywhere). Optional extras: a last column with the normalised
+std, in the label's paper colour, line style and marker (style.curve_styles, computed once over
+all tasks so a label looks the same everywhere); the legend, outside the axes, names each curve
+as the paper does (style.display_names) and says what the band is ("shaded: ±1 std over n=3
+seeds"). The layout follows the number of panels: tasks as columns (wrapped into blocks of at
+most `max_columns`, balanced), metrics as rows; a one-task figure lays its metrics side by side
+instead of stacking them in a narrow column. Optional extras: a last column with the normalised
 mean across tasks (normalized_score: score as (score - random) / (Active's final - random),
 which needs the tasks' random-policy scores), and a horizontal black dashed baseline per task
 on the score row (the final score of a task-oriented Active agent, Figs 6, 7, S9, S16).
@@ -34,12 +38,19 @@ from offon_jit.analysis.rows import (
     validate_task_rows,
 )
 from offon_jit.analysis.style import (
+    BAND_ALPHA,
     BASELINE_STYLE,
+    MIN_FIGURE_WIDTH,
     STEPS_FORMATTER,
     CurveStyle,
+    band_handle,
+    band_label,
     curve_styles,
+    display_names,
     new_figure,
+    outside_legend,
     paper_style,
+    set_title,
 )
 from offon_jit.analysis.tables import REFERENCE_LABEL
 
@@ -47,7 +58,7 @@ DEFAULT_METRICS = ("score", "eval_wm_loss")
 NORMALIZED_METRICS = ("score", "eval_wm_loss", "policy_input_loss")  # normalised per task in the mean column
 AVERAGEABLE_METRICS = NORMALIZED_METRICS + PLAIN_MEAN_METRICS
 NORMALIZED_MEAN_TITLE = "Normalized mean"
-BAND_ALPHA = 0.2
+DEFAULT_MAX_COLUMNS = 5  # the paper's widest row: four tasks and the normalised mean
 
 
 def _checked_metrics(metrics: Sequence[str]) -> list[str]:
@@ -146,7 +157,7 @@ def draw_curves(
     for label in [label for label in styles if label in curves] + [label for label in curves if label not in styles]:
         steps, mean, std = curves[label]
         style = styles.get(label, CurveStyle("black", "-"))
-        (line,) = ax.plot(steps, mean, color=style.color, linestyle=style.linestyle, label=label)
+        (line,) = ax.plot(steps, mean, label=label, **style.line_kwargs())
         ax.fill_between(steps, mean - std, mean + std, color=style.color, alpha=BAND_ALPHA, linewidth=0)
         lines[label] = line
     if baseline is not None:
@@ -161,6 +172,36 @@ def _normalized_baseline(task_rows, baselines, **score_options) -> float | None:
         return None
     ranges = score_ranges(task_rows, **score_options)
     return float(np.mean([normalized_score(baselines[t], *ranges[t]) for t in task_rows]))
+
+
+def grid_layout(num_columns: int, num_metrics: int, max_columns: int | None = None) -> tuple[int, int, dict]:
+    """(panel rows, panel columns, {(column index, metric index): (row, col)}) of a curve grid.
+
+    Several columns (tasks, the mean): one column each, wrapped into balanced blocks of at most
+    `max_columns` (each block holds every metric row). One column: its metrics side by side, wrapped
+    the same way, so a one-task figure is a row of panels, not a narrow column."""
+    max_columns = DEFAULT_MAX_COLUMNS if max_columns is None else max_columns
+    if isinstance(max_columns, bool) or not isinstance(max_columns, int) or max_columns < 1:
+        raise ValueError(f"max_columns must be a positive int, got {max_columns!r}")
+    if num_columns == 1:
+        blocks = -(-num_metrics // max_columns)
+        width = -(-num_metrics // blocks)
+        return blocks, width, {(0, i): (i // width, i % width) for i in range(num_metrics)}
+    blocks = -(-num_columns // max_columns)
+    width = -(-num_columns // blocks)
+    positions = {(j, i): ((j // width) * num_metrics + i, j % width)
+                 for j in range(num_columns) for i in range(num_metrics)}
+    return num_metrics * blocks, width, positions
+
+
+def seed_counts(rows: Sequence[Mapping], labels) -> list[int]:
+    """The number of distinct seeds of each curve in `labels` (what a band's std is taken over)."""
+    seeds: dict[str, set] = {}
+    for row in rows:
+        label = curve_label(row)
+        if label in labels:
+            seeds.setdefault(label, set()).add(row["seed"])
+    return [len(s) for s in seeds.values()]
 
 
 def plot_curve_grid(
@@ -180,10 +221,11 @@ def plot_curve_grid(
     panel_size: tuple[float, float] = (2.4, 1.9),
     max_columns: int | None = None,
 ) -> Figure:
-    """Grid figure: one column per task (+ "Normalized mean"), one row per metric, legend once.
+    """Grid figure: one column per task (+ "Normalized mean"), one row per metric, legend once, outside.
 
-    With `max_columns`, the columns wrap into blocks of at most that many (each block holding
-    every metric row), so 31 tasks fit a page (Figs. S10-S17).
+    Columns wrap into balanced blocks of at most `max_columns` (default DEFAULT_MAX_COLUMNS; each block
+    holds every metric row), so 31 tasks fit a page (Figs. S10-S17). A one-task figure (no mean column)
+    lays its metrics side by side instead, each panel titled by its metric, the task in the title.
 
     `baselines` {task: score} draws a black dashed line on the score row (see
     tables.final_values for the final score of a task-oriented Active run). `labels`
@@ -191,7 +233,8 @@ def plot_curve_grid(
     the metric says "no data" (the mean column's score panel says "undefined" where some task's
     reference is not above its random score); mean-column panels of metrics that are not averaged
     across tasks are left empty. The normalised mean needs `random_scores` (or `score_references`)
-    for score.
+    for score. The legend names curves as the paper does (style.display_names) and ends with what the
+    shaded band is, e.g. "shaded: ±1 std over n=3 seeds" (none with one seed).
     """
     score_options = dict(random_scores=random_scores, reference_label=reference_label,
                          score_references=score_references)
@@ -204,30 +247,30 @@ def plot_curve_grid(
         if unknown:
             raise KeyError(f"baselines for unknown tasks {unknown}; tasks are {tasks}")
     drawn = None if labels is None else set(labels)
-    styles = curve_styles(row for t in tasks for row in columns[t] if drawn is None or curve_label(row) in drawn)
+    drawn_rows = [row for t in tasks for row in columns[t] if drawn is None or curve_label(row) in drawn]
+    styles = curve_styles(drawn_rows)
+    names = display_names(drawn_rows)
     mean_baseline = None
     if normalized_mean and "score" in metrics:
         mean_baseline = _normalized_baseline(task_rows, baselines, **score_options)
         mean_baseline = None if mean_baseline is None or np.isnan(mean_baseline) else mean_baseline
 
-    if max_columns is not None and (isinstance(max_columns, bool) or not isinstance(max_columns, int)
-                                    or max_columns < 1):
-        raise ValueError(f"max_columns must be a positive int, got {max_columns!r}")
-    width = len(columns) if max_columns is None else min(max_columns, len(columns))
-    blocks = -(-len(columns) // width)
-
+    num_rows, width, positions = grid_layout(len(columns), len(metrics), max_columns)
+    one_task = len(columns) == 1
     with paper_style():
-        fig = new_figure(panel_size[0] * width, panel_size[1] * len(metrics) * blocks + 0.6)
-        axes = np.asarray(fig.subplots(len(metrics) * blocks, width, squeeze=False))
-        for k in range(len(columns), blocks * width):  # the last block's unused panels
-            for i in range(len(metrics)):
-                axes[(k // width) * len(metrics) + i, k % width].set_axis_off()
+        fig = new_figure(max(panel_size[0] * width + 0.3, MIN_FIGURE_WIDTH), panel_size[1] * num_rows + 0.2)
+        axes = np.asarray(fig.subplots(num_rows, width, squeeze=False))
+        used = set(positions.values())
+        for r in range(num_rows):
+            for c in range(width):
+                if (r, c) not in used:  # the last block's unused panels
+                    axes[r, c].set_axis_off()
         handles: dict[str, Line2D] = {}
         for j, task in enumerate(columns):
             is_mean = task == NORMALIZED_MEAN_TASK
-            drawn_rows = [i for i, m in enumerate(metrics) if not (is_mean and m not in AVERAGEABLE_METRICS)]
+            shown = [i for i, m in enumerate(metrics) if not (is_mean and m not in AVERAGEABLE_METRICS)]
             for i, metric in enumerate(metrics):
-                ax = axes[(j // width) * len(metrics) + i, j % width]
+                ax = axes[positions[(j, i)]]
                 rows = columns[task]
                 if is_mean and metric not in AVERAGEABLE_METRICS:
                     ax.set_axis_off()
@@ -245,21 +288,32 @@ def plot_curve_grid(
                     lines = draw_curves(ax, rows, metric, styles, labels=labels, baseline=baseline, min_seeds=min_seeds)
                     for label, line in lines.items():
                         handles.setdefault(label, line)
+                if one_task:
+                    ax.set_title(metric_title(metric))
+                    ax.set_xlabel("Env steps")
+                    continue
                 if i == 0:
                     ax.set_title(NORMALIZED_MEAN_TITLE if is_mean else (task_titles or {}).get(task, task))
                 if j % width == 0:
                     ax.set_ylabel(metric_title(metric))
                 elif is_mean and metric in NORMALIZED_METRICS:
                     ax.set_ylabel("normalized")
-                if i == drawn_rows[-1]:
+                if i == shown[-1]:
                     ax.set_xlabel("Env steps")
         ordered = [label for label in styles if label in handles]
         legend_handles = [handles[label] for label in ordered]
+        texts = [names.get(label, label) for label in ordered]
         if mean_baseline is not None or baselines:
             legend_handles.append(Line2D([], [], **BASELINE_STYLE))
-            ordered.append(baseline_label)
-        if ordered:
-            fig.legend(legend_handles, ordered, loc="outside lower center", ncol=min(len(ordered), 6), frameon=False)
+            texts.append(baseline_label)
+        band = band_label(seed_counts(drawn_rows, set(ordered)))
+        if band and ordered:
+            legend_handles.append(band_handle())
+            texts.append(band)
+        outside_legend(fig, legend_handles, texts)
+        if one_task:
+            task = (task_titles or {}).get(tasks[0], tasks[0])
+            title = task if not title else title if task in title else f"{title}\n{task}"
         if title:
-            fig.suptitle(title)
+            set_title(fig, title)
     return fig

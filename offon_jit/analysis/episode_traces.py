@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from offon_jit.analysis.style import curve_styles, new_figure, paper_style
+from offon_jit.analysis.style import curve_styles, label_name, new_figure, paper_style, set_title
 
 TRACE_QUANTITIES = ("reward", "wm_loss", "policy_input_loss")
 QUANTITY_TITLES = {"reward": "Reward", "wm_loss": "World model loss", "policy_input_loss": "Policy input loss"}
@@ -148,17 +148,17 @@ def plot_episode_traces(
             for i, quantity in enumerate(quantities):
                 ax = axes[i, j]
                 values = np.where(trace["valid"], trace[quantity], np.nan)
-                ax.plot(steps, values, color=styles[label].color, linewidth=0.9)
+                ax.plot(steps, values, color=styles[label].color, linestyle=styles[label].linestyle, linewidth=0.9)
                 for start, stop in spans.get(label, []):
                     ax.axvspan(start, stop, color=HIGHLIGHT_COLOR, alpha=0.3, linewidth=0)
                 if i == 0:
-                    ax.set_title(label)
+                    ax.set_title(label_name(label))
                 if j == 0:
                     ax.set_ylabel(QUANTITY_TITLES[quantity])
                 if i == len(quantities) - 1:
                     ax.set_xlabel("Step")
         if title:
-            fig.suptitle(title)
+            set_title(fig, title)
     return fig
 
 
@@ -219,5 +219,5 @@ def plot_decoded_vs_true(
                 axes[i, j].grid(False)
                 if i == 0:
                     axes[i, j].set_title("Ground truth" if key == "obs" else "Decoded")
-            axes[i, 0].set_ylabel(f"{label}\nstep {step}\nWM loss {trace['wm_loss'][step]:.3g}")
+            axes[i, 0].set_ylabel(f"{label_name(label)}\nstep {step}\nWM loss {trace['wm_loss'][step]:.3g}")
     return fig

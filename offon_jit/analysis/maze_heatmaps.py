@@ -19,7 +19,7 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
-from offon_jit.analysis.curves import draw_curves
+from offon_jit.analysis.curves import draw_curves, seed_counts
 from offon_jit.analysis.episode_traces import validate_traces
 from offon_jit.analysis.maze_grid import (
     DEFAULT_MAZE_BINS,
@@ -32,7 +32,16 @@ from offon_jit.analysis.maze_grid import (
     visitation_counts,
 )
 from offon_jit.analysis.rows import validate_rows
-from offon_jit.analysis.style import curve_styles, new_figure, paper_style
+from offon_jit.analysis.style import (
+    band_handle,
+    band_label,
+    curve_styles,
+    display_names,
+    label_name,
+    new_figure,
+    outside_legend,
+    paper_style,
+)
 
 UNVISITED_COLOR = "#bdbdbd"
 OUTLIER_COLOR = "#67000d"  # dark red
@@ -241,7 +250,7 @@ def plot_maze_figure(
     """
     score_rows = validate_rows(score_rows, where="score_rows")
     stats = _trajectory_stats(traces, buffers, bins, field, dims)
-    styles = curve_styles(score_rows)
+    styles, names = curve_styles(score_rows), display_names(score_rows)
     loss_max = max(float(np.nanmax(s["loss_grid"])) for s in stats.values())
     with paper_style():
         fig = new_figure(panel_size * (1.6 + len(stats)) + 0.8, 2 * panel_size)
@@ -251,7 +260,12 @@ def plot_maze_figure(
         score_ax.set_title("a) Episode score")
         score_ax.set_xlabel("Env steps")
         score_ax.set_ylabel("Episode score")
-        score_ax.legend(list(lines.values()), list(lines), frameon=False)
+        handles, texts = list(lines.values()), [names[label] for label in lines]
+        band = band_label(seed_counts(score_rows, set(lines)))
+        if band:
+            handles.append(band_handle())
+            texts.append(band)
+        outside_legend(fig, handles, texts)
         for k, (label, s) in enumerate(stats.items()):
             positions = s["positions"]
             top, bottom = fig.add_subplot(grid[0, 1 + k]), fig.add_subplot(grid[1, 1 + k])
@@ -259,7 +273,8 @@ def plot_maze_figure(
             threshold = outlier_threshold(s["counts"], percentile)
             draw_visitation(top, s["counts"], show=on_trajectory, threshold=threshold, colorbar=True)
             draw_trajectory(top, positions, s["valid"])
-            top.set_title(f"{chr(ord('b') + k)}) {label}\nmedian visits {s['median_visitation']:g}")
+            top.set_title(f"{chr(ord('b') + k)}) {names.get(label, label_name(label))}\n"
+                          f"median visits {s['median_visitation']:g}")
             draw_cell_values(bottom, s["loss_grid"], vmax=loss_max)
             draw_trajectory(bottom, positions, s["valid"])
     return fig

@@ -25,7 +25,6 @@ scores against the baseline's (statistics.welch_test).
 
 from __future__ import annotations
 
-import textwrap
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -34,7 +33,7 @@ from scipy import stats
 from offon_jit.analysis.aggregate import seed_values
 from offon_jit.analysis.rows import curve_label, curve_labels, metric_title, metric_value, require_metric, validate_rows
 from offon_jit.analysis.statistics import WelchTest, comparison_columns, format_test, welch_test
-from offon_jit.analysis.style import curve_styles, new_figure, paper_style
+from offon_jit.analysis.style import curve_styles, display_names, new_figure, outside_legend, paper_style, set_title
 from offon_jit.analysis.tables import TABLE_S2_METRIC, final_seed_values
 from offon_jit.engine.offline_signals import SIGNALS
 
@@ -209,14 +208,15 @@ def _spans_decades(values: Sequence[float]) -> bool:
 
 def plot_signal_validation(rows: Sequence[Mapping], validation: Mapping, title: str = ""):
     """One column per validated signal: the signal against the eval OOD ratio (top) and against the
-    score gap to the reference (bottom) at every eval point, coloured per curve, rho/p/n in each title."""
+    score gap to the reference (bottom) at every eval point, coloured per curve (the paper's names in the
+    legend, below the panels), rho/p/n in each title."""
     rows = _check_rows(rows)
     signals, reference = list(validation["signals"]), validation["reference"]
-    styles = curve_styles(rows)
+    styles, names = curve_styles(rows), display_names(rows)
     target_titles = {"vs_ood_ratio": metric_title(OOD_METRIC) + " (eval)",
-                     "vs_score_gap": f"score gap ({reference} - curve)"}
+                     "vs_score_gap": f"score gap ({names.get(reference, reference)} - curve)"}
     with paper_style():
-        figure = new_figure(2.6 * len(signals) + 2.2, 5.0)
+        figure = new_figure(max(2.6 * len(signals), 4.0), 5.0)
         axes = figure.subplots(len(TARGETS), len(signals), squeeze=False)
         for column, signal in enumerate(signals):
             points = signal_points(rows, signal, reference)
@@ -226,7 +226,8 @@ def plot_signal_validation(rows: Sequence[Mapping], validation: Mapping, title: 
                     mine = [(x, y) for lab, x, y in points[target] if lab == label]
                     if mine:
                         x, y = zip(*mine)
-                        ax.scatter(x, y, s=10, color=style.color, alpha=0.8, linewidths=0, label=label)
+                        ax.scatter(x, y, s=10, color=style.color, marker=style.marker or "o", alpha=0.8,
+                                   linewidths=0, label=label)
                 if _spans_decades([x for _, x, _ in points[target]]):
                     ax.set_xscale("log")
                 ax.set_title(f"{signal}\n{_stat_text(validation['signals'][signal][target])}", fontsize="small")
@@ -237,10 +238,9 @@ def plot_signal_validation(rows: Sequence[Mapping], validation: Mapping, title: 
         for ax in axes.flat:
             for handle, label in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(label, handle)
-        if handles:
-            figure.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize="x-small")
+        outside_legend(figure, list(handles.values()), [names[label] for label in handles])
         if title:
-            figure.suptitle(textwrap.fill(title, 100), fontsize="small")
+            set_title(figure, title, fontsize="small")
     return figure
 
 

@@ -16,8 +16,8 @@ import numpy as np
 from flax import serialization
 
 import envs
-from offon_jit import datasets
-from offon_jit.atomic import atomic_file, atomic_write
+from offon_jit import datasets, saved_agents
+from offon_jit.atomic import atomic_file
 from offon_jit.config import ConfigError, RunConfig
 from offon_jit.engine.offline_data import variant_buffers
 from offon_jit.engine.phases import Phase
@@ -120,11 +120,11 @@ class RunFiles:
         for run, one in zip(runs, _runs_of(buffers, len(runs))):
             storage.save_buffer(one, self.layout.active_buffer(run.tag(self.config)), overwrite=True)
 
-    def save_agents(self, agent: str, runs: list[RunId], params) -> None:
-        """Final parameters of one agent of a phase, one file per run."""
-        for run, one in zip(runs, _runs_of(params, len(runs))):
-            name = run_file_name(self.config, VARIANTS[agent], run)
-            atomic_write(self.layout.agent(name), serialization.msgpack_serialize(one))
+    def save_agents(self, agent: str, runs: list[RunId], agents) -> None:
+        """Each run's final `agent` (AgentState, run axis leading, optimiser states left out): its parameters
+        and the manifest that rebuilds it (saved_agents.py)."""
+        for run, one in zip(runs, _runs_of(agents, len(runs))):
+            saved_agents.write_agent(self.layout, self.config, agent, run, one)
 
     def save_traces(self, agent: str, runs: list[RunId], traces: dict) -> None:
         for i, run in enumerate(runs):

@@ -249,7 +249,7 @@ class Study:
         """Keep what outlives the phase: every agent's final parameters, the Active's buffers, traces."""
         phase, local = program.phase, self.local_runs(program.phase)
         for agent in phase.agents:
-            self.files.save_agents(agent, local, program.placement.to_local(state[agent].agent.params))
+            self.files.save_agents(agent, local, program.placement.to_local(state[agent].agent.replace(opt_states={})))
         if phase.is_active:
             self.files.save_active_buffers(local, program.placement.to_local(state["active"].buffer))
         if self.config.record_traces:

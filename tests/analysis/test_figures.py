@@ -1,5 +1,10 @@
-"""Every figure function writes a non-empty PNG of what it claims to draw, and rejects bad input clearly."""
+"""Every figure function writes a non-empty PNG of what it claims to draw, and rejects bad input clearly; curves
+carry the paper's names, distinct colours and line styles per family, and a legend that says what the band is."""
 
+import itertools
+import json
+
+import matplotlib.colors
 import numpy as np
 import pytest
 
@@ -21,7 +26,19 @@ from offon_jit.analysis import (
     trace_table,
     trajectory_statistics,
 )
-from offon_jit.analysis.style import FAMILY_COLORS
+from offon_jit.analysis.curves import grid_layout
+from offon_jit.analysis.style import (
+    DISPLAY_NAMES,
+    FAMILY_COLORS,
+    FAMILY_PALETTES,
+    band_label,
+    display_names,
+    figure_texts,
+    label_name,
+)
+from offon_jit.engine.variants import VARIANTS
+from offon_jit.metrics_log import write_rows
+from offon_jit.plots import plot_run, run_facts, run_figure
 from tests.analysis.synthetic import maze_trace, random_rows, two_task_rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -47,7 +64,8 @@ def test_curve_grid_draws_the_aggregated_means(tmp_path):
     mean_baseline = np.mean([(baselines[t] - ranges[t][0]) / (ranges[t][1] - ranges[t][0]) for t in task_rows])
     assert any(np.allclose(l.get_ydata(), mean_baseline) and l.get_linestyle() == "--" for l in axes[0, 2].get_lines())
     assert not axes[3, 2].axison  # value_error is not averaged across tasks
-    assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "Active (task only)"
+    assert [t.get_text() for t in fig.legends[0].get_texts()][-2:] == ["Active (task only)",
+                                                                       "shaded: ±1 std over n=2 seeds"]
     assert_png(save_figure(fig, tmp_path / "grid.png"))
     table = curve_grid_table(task_rows, metrics, normalized_mean=True, random_scores=random)
     assert {e["task"] for e in table} == {"cheetah", "walker", "normalized_mean"}
@@ -95,18 +113,126 @@ def test_curve_grid_errors():
         plot_curve_grid(task_rows, ["score"], normalized_mean=True)
 
 
+def cielab(color) -> np.ndarray:
+    """sRGB -> CIELAB (D65): distances in it approximate how different two colours look."""
+    rgb = np.array(matplotlib.colors.to_rgb(color))
+    rgb = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb
+    f = np.cbrt(np.maximum(xyz / np.array([0.95047, 1.0, 1.08883]), 0.008856 ** 3))
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
 def test_styles_follow_the_paper_families_and_stay_distinct():
     rows = [{"agent": a, "seed": 0, "env_steps": 0, **extra} for a, extra in [
         ("tandem", {}), ("passive", {}), ("active", {}), ("passive_expert", {}),
         ("passive_auto", {"label": "auto 2.0", "hparam_value": 2.0}),
         ("passive_auto", {"label": "auto 1.2", "hparam_value": 1.2}),
+        ("passive_fixed", {"label": "passive_fixed (fixed_interval=500)"}),
     ]]
     styles = curve_styles(rows)
-    assert list(styles) == ["active", "passive", "passive_expert", "auto 1.2", "auto 2.0", "tandem"]
-    assert styles["active"].color == FAMILY_COLORS["active"] and styles["tandem"].color == FAMILY_COLORS["tandem"]
-    assert styles["passive"] == (FAMILY_COLORS["passive"], "-")
-    assert len({s.color for s in styles.values()}) == 6
-    assert styles["auto 1.2"].linestyle == styles["auto 2.0"].linestyle != styles["passive_expert"].linestyle
+    assert list(styles) == ["active", "passive", "passive_expert", "passive_fixed (fixed_interval=500)", "auto 1.2",
+                            "auto 2.0", "tandem"]
+    for family in ("active", "passive", "tandem"):  # the plain agent: the family colour, solid
+        assert styles[family].color == FAMILY_COLORS[family] and styles[family].linestyle == "-"
+    assert len({s.color for s in styles.values()}) == len(styles)
+    greyscale = [(s.marker, str(s.linestyle)) for s in styles.values()]  # what is left without colour
+    assert len(set(greyscale)) == len(greyscale)
+    assert {s.marker for label, s in styles.items() if label != "active" and label != "tandem"} == {"s"}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_PALETTES))
+def test_curves_of_one_family_look_clearly_different(family):
+    """Every two colours of a family palette are at least 20 CIELAB units apart (the issue: near-identical
+    blues), and each stays in its family's hue range rather than borrowing another family's."""
+    palette = FAMILY_PALETTES[family]
+    assert palette[0] == FAMILY_COLORS[family] and len(set(palette)) == len(palette) >= 6
+    for a, b in itertools.combinations(palette, 2):
+        assert np.linalg.norm(cielab(a) - cielab(b)) >= 20, (a, b)
+
+
+def test_display_names_are_the_papers():
+    assert set(DISPLAY_NAMES) == set(VARIANTS), "every agent variant has a display name"
+    row = {"seed": 0, "env_steps": 0}
+    rows = [
+        {**row, "agent": "active"}, {**row, "agent": "passive"}, {**row, "agent": "tandem"},
+        {**row, "agent": "passive_fixed", "label": "passive_fixed (fixed_interval=2000)", "hparam": "fixed_interval",
+         "hparam_value": 2000},
+        {**row, "agent": "passive_fixed", "label": "passive_fixed (fixed_interval=200000)", "hparam": "fixed_interval",
+         "hparam_value": 200000},
+        # one threshold run: the label omits it, the row still names it
+        {**row, "agent": "passive_auto", "label": "passive_auto", "hparam": "ood_threshold", "hparam_value": 1.35},
+        {**row, "agent": "tandem_alpha", "label": "tandem_alpha", "hparam": "alpha", "hparam_value": 0.1},
+        {**row, "agent": "active", "label": "active (expl_weight=0.5)"},
+        {**row, "agent": "tandem", "label": "tandem [expl_data]"},
+        {**row, "agent": "tandem_same_wm"}, {**row, "agent": "passive_frozen_wm"},
+    ]
+    assert list(display_names(rows).values()) == [
+        "Active", "Passive", "Tandem", "Passive-fixed N=2K", "Passive-fixed N=200K", "Passive-auto τ=1.35",
+        "Tandem-α α=0.1", "Active w_expl=0.5", "Tandem [expl_data]", "Tandem_sameWM", "Passive_sameWM(frozen)"]
+    # Beside the Passive-same, the plain Passive is the paper's Passive-diff (Figs. S6, S10, S11, S16, S17).
+    assert display_names([{**row, "agent": "passive"}, {**row, "agent": "passive_same_init"}]) == {
+        "passive": "Passive-diff", "passive_same_init": "Passive-same"}
+    assert label_name("passive_offline_auto (offline_threshold=1.2)") == "Passive-offline-auto τ=1.2"
+    assert label_name("Active (task only)") == "Active (task only)"  # not a run label: shown as given
+    assert label_name("my_own_variant") == "my_own_variant"
+    # two curves never read the same: a collision keeps the run label beside the name
+    auto = {**row, "agent": "passive_auto", "hparam": "ood_threshold", "hparam_value": 1.35}
+    same = [{**auto, "label": "passive_auto"}, {**auto, "label": "passive_auto [other]"}, {**auto, "label": "b"},
+            {**row, "agent": "passive", "label": "b"}]
+    assert display_names(same) == {"passive_auto": "Passive-auto τ=1.35", "passive_auto [other]":
+                                   "Passive-auto τ=1.35 [other]", "b": "b"}
+    twins = [{**auto, "label": "passive_auto"}, {**auto, "label": "passive_auto (ood_threshold=1.35)"}]
+    assert display_names(twins) == {"passive_auto": "Passive-auto τ=1.35 (passive_auto)",
+                                    "passive_auto (ood_threshold=1.35)":
+                                    "Passive-auto τ=1.35 (passive_auto (ood_threshold=1.35))"}
+
+
+def test_band_label_names_what_the_shading_is():
+    assert band_label([3, 3]) == "shaded: ±1 std over n=3 seeds"
+    assert band_label([1, 3]) == "shaded: ±1 std over n=1-3 seeds"
+    assert band_label([1]) is None  # one seed: no band drawn, none named
+    one_seed = [r for r in random_rows(num_seeds=1)]
+    texts = figure_texts(plot_curve_grid({"t": one_seed}, ["score"]))
+    assert not any(t.startswith("shaded") for t in texts["legend"])
+
+
+def test_grid_layout_follows_the_number_of_panels():
+    assert grid_layout(1, 3)[:2] == (1, 3)  # one task: metrics side by side
+    assert grid_layout(1, 6)[:2] == (2, 3)  # wrapped into balanced rows
+    assert grid_layout(3, 2)[:2] == (2, 3)  # tasks as columns, metrics as rows
+    assert grid_layout(5, 2, max_columns=4)[:2] == (4, 3)  # 3 + 2 columns, not 4 + 1
+    rows, width, positions = grid_layout(32, 1, max_columns=8)  # Figs. S10-S17: 31 tasks and the mean
+    assert (rows, width) == (4, 8) and positions[(31, 0)] == (3, 7)
+    with pytest.raises(ValueError, match="max_columns"):
+        grid_layout(2, 1, max_columns=0)
+
+
+def test_one_task_grid_is_a_row_titled_by_metric_with_the_task_in_the_title():
+    fig = plot_curve_grid({"debug/point_reach": random_rows(num_seeds=2)}, ["score", "eval_wm_loss"], title="Fig. X")
+    texts = figure_texts(fig)
+    assert texts["axes_titles"] == ["Episode score", "World model loss"]
+    assert texts["title"] == "Fig. X\ndebug/point_reach"
+    assert texts["legend"] == ["Active", "Passive", "Passive-auto τ=1.35", "shaded: ±1 std over n=2 seeds"]
+    assert fig.axes[0].get_position().y0 == pytest.approx(fig.axes[1].get_position().y0)
+
+
+def test_run_plots_name_the_task_and_seeds(tmp_path):
+    rows = random_rows(num_seeds=3)
+    write_rows(tmp_path, rows)
+    assert run_facts(tmp_path) == ""  # no config.json: the title leaves it out
+    (tmp_path / "config.json").write_text(json.dumps({"task": "debug/point_reach", "num_seeds": 3}))
+    assert run_facts(tmp_path) == "debug/point_reach, 3 seeds"
+    texts = figure_texts(run_figure(rows, "score", run_facts(tmp_path)))
+    assert texts["title"] == "Episode score\ndebug/point_reach, 3 seeds"
+    assert texts["legend"] == ["Active", "Passive", "Passive-auto τ=1.35", "shaded: ±1 std over n=3 seeds"]
+    assert run_figure(rows, "ood_ratio") is None  # no row has it: no plot
+    paths = plot_run(tmp_path)
+    assert [p.name for p in paths] == ["score.png", "eval_wm_loss.png", "value_error.png", "self_generated_pct.png"]
+    for path in paths:
+        assert_png(path)
+    (tmp_path / "config.json").write_text("{not json")
+    assert run_facts(tmp_path) == ""  # unreadable: left out, the plots still work
+    assert plot_run(tmp_path)
 
 
 def maze_case():

@@ -180,7 +180,7 @@ def test_figure_has_a_column_per_signal_and_renders(tmp_path):
     top = figure.axes[: len(SIGNALS)]  # subplots(2, 3): row-major
     assert [ax.get_xscale() for ax in top] == ["log", "linear", "linear"]  # exp(3 * ood) spans > 10x
     assert "rho = 1.00" in top[0].get_title() and "rho: none" in top[2].get_title()
-    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["active", "passive", AUTO]
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["Active", "Passive", "Passive-auto τ=1.35"]
     assert save_figure(figure, tmp_path / "signals.png").stat().st_size > 0
     two = offline_ood.signal_validation(rows, signals=[KL, GAP])
     assert len(offline_ood.plot_signal_validation(rows, two, "").axes) == 4

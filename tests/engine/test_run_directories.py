@@ -121,3 +121,27 @@ def test_passive_on_an_exported_minari_dataset_trains_as_the_studys_passive(base
     sharing_programs(run_config, uninterrupted).run()
     seed0 = [r for r in read_rows(uninterrupted.run_dir) if r["agent"] == "passive" and r["seed"] == 0]
     assert_rows_close([r for r in read_rows(run_config.out_dir) if r["seed"] == 0], seed0, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("damaged", ["meta/metadata", "state/_METADATA", "state/manifest.ocdbt"])
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(baseline, capsys, damaged):
+    """Truncate one file of the newest kept checkpoint: the resume warns in one line naming it and the
+    checkpoint it uses instead, continues from that one and ends with the uninterrupted rows."""
+    import shutil
+
+    root, uninterrupted = baseline
+    run_config = config(root, "corrupt_" + damaged.replace("/", "_").replace(".", "_"))
+    shutil.copytree(uninterrupted.run_dir, run_config.out_dir)
+    layout = RunLayout(run_config.out_dir)
+    layout.summary.unlink()  # as if killed after its last checkpoint
+    newest, previous = sorted((p for p in layout.checkpoints.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))[::-1]
+    with open(newest / damaged, "r+b") as file:
+        file.truncate(5)
+    capsys.readouterr()
+    sharing_programs(run_config, uninterrupted).run(resume=True)
+    err = capsys.readouterr().err
+    warning = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and str(newest) in warning[0] and str(previous) in warning[0], err
+    assert "Traceback" not in err and f"after chunk {STUDY['env_steps'] // STUDY['eval_interval'] - 1}" in err
+    assert_rows_close(read_rows(run_config.out_dir), read_rows(uninterrupted.run_dir), rtol=0, atol=0)
+    assert_logs_match_rows(run_config.out_dir)
