@@ -145,3 +145,29 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(baseline, ca
     assert "Traceback" not in err and f"after chunk {STUDY['env_steps'] // STUDY['eval_interval'] - 1}" in err
     assert_rows_close(read_rows(run_config.out_dir), read_rows(uninterrupted.run_dir), rtol=0, atol=0)
     assert_logs_match_rows(run_config.out_dir)
+
+
+def test_kill_9_during_the_first_checkpoint_write_then_resume(baseline):
+    """A real SIGKILL in a subprocess, with orbax's temporary checkpoint directory left behind: `offon-jit run
+    --resume` starts the unfinished phase again and ends with the uninterrupted rows."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.engine.test_sharding import ROOT, subprocess_env
+
+    root, uninterrupted = baseline
+    out = root / "sigkill"
+    argv = ["run", "--agents", ",".join(STUDY["agents"]), "--no-progress", "--out-dir", str(out)]
+    argv += [f"--{k.replace('_', '-')}={v}" for k, v in STUDY.items() if k != "agents"]
+    killed = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "engine", "killed_in_checkpoint_write.py"),
+                             *argv], env=subprocess_env(1), capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["1.orbax-checkpoint-tmp"]
+    resumed = subprocess.run([sys.executable, "-m", "experiments.cli", *argv, "--resume"], env=subprocess_env(1),
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "the active phase starts again" in resumed.stderr
+    assert_rows_close(read_rows(out), read_rows(uninterrupted.run_dir))
+    assert_logs_match_rows(out)
