@@ -22,7 +22,7 @@ import time
 
 from experiments.catalog import EXPERIMENTS
 from experiments.spec import Experiment, StudySpec, random_scores_path
-from offon_jit.config import ConfigError, RunConfig
+from offon_jit.config import RunConfig
 from offon_jit.layout import RunLayout
 
 

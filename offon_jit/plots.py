@@ -13,15 +13,12 @@ import json
 import pathlib
 from typing import Mapping, Sequence
 
-from offon_jit.analysis.curves import draw_curves, seed_counts
+from offon_jit.analysis.curves import curve_legend, draw_curves
 from offon_jit.analysis.rows import metric_title, metric_value, validate_rows
 from offon_jit.analysis.style import (
-    band_handle,
-    band_label,
     curve_styles,
     display_names,
     new_figure,
-    outside_legend,
     paper_style,
     save_figure,
     set_title,
@@ -57,12 +54,7 @@ def run_figure(rows: Sequence[Mapping], metric: str, facts: str = "", styles: Ma
         lines = draw_curves(ax, rows, metric, styles or curve_styles(rows))
         ax.set_xlabel("Env steps")
         ax.set_ylabel(metric_title(metric))
-        handles, texts = list(lines.values()), [names[label] for label in lines]
-        band = band_label(seed_counts(rows, set(lines)))
-        if band:
-            handles.append(band_handle())
-            texts.append(band)
-        outside_legend(figure, handles, texts)
+        curve_legend(figure, lines, names, rows)
         set_title(figure, metric_title(metric) + (f"\n{facts}" if facts else ""))
     return figure
 

@@ -194,6 +194,18 @@ def grid_layout(num_columns: int, num_metrics: int, max_columns: int | None = No
     return num_metrics * blocks, width, positions
 
 
+def curve_legend(figure, lines: Mapping, names: Mapping, rows: Sequence[Mapping], extra: Sequence = ()) -> None:
+    """The legend below the axes: each drawn curve (label -> line) under its paper name, then the
+    `extra` (handle, text) pairs, then what the shaded band is when one is drawn."""
+    handles = list(lines.values()) + [handle for handle, _ in extra]
+    texts = [names.get(label, label) for label in lines] + [text for _, text in extra]
+    band = band_label(seed_counts(rows, set(lines)))
+    if band and lines:
+        handles.append(band_handle())
+        texts.append(band)
+    outside_legend(figure, handles, texts)
+
+
 def seed_counts(rows: Sequence[Mapping], labels) -> list[int]:
     """The number of distinct seeds of each curve in `labels` (what a band's std is taken over)."""
     seeds: dict[str, set] = {}
@@ -300,17 +312,9 @@ def plot_curve_grid(
                     ax.set_ylabel("normalized")
                 if i == shown[-1]:
                     ax.set_xlabel("Env steps")
-        ordered = [label for label in styles if label in handles]
-        legend_handles = [handles[label] for label in ordered]
-        texts = [names.get(label, label) for label in ordered]
-        if mean_baseline is not None or baselines:
-            legend_handles.append(Line2D([], [], **BASELINE_STYLE))
-            texts.append(baseline_label)
-        band = band_label(seed_counts(drawn_rows, set(ordered)))
-        if band and ordered:
-            legend_handles.append(band_handle())
-            texts.append(band)
-        outside_legend(fig, legend_handles, texts)
+        ordered = {label: handles[label] for label in styles if label in handles}
+        extra = [(Line2D([], [], **BASELINE_STYLE), baseline_label)] if mean_baseline is not None or baselines else []
+        curve_legend(fig, ordered, names, drawn_rows, extra)
         if one_task:
             task = (task_titles or {}).get(tasks[0], tasks[0])
             title = task if not title else title if task in title else f"{title}\n{task}"

@@ -19,7 +19,7 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
-from offon_jit.analysis.curves import draw_curves, seed_counts
+from offon_jit.analysis.curves import curve_legend, draw_curves
 from offon_jit.analysis.episode_traces import validate_traces
 from offon_jit.analysis.maze_grid import (
     DEFAULT_MAZE_BINS,
@@ -33,13 +33,10 @@ from offon_jit.analysis.maze_grid import (
 )
 from offon_jit.analysis.rows import validate_rows
 from offon_jit.analysis.style import (
-    band_handle,
-    band_label,
     curve_styles,
     display_names,
     label_name,
     new_figure,
-    outside_legend,
     paper_style,
 )
 
@@ -260,12 +257,7 @@ def plot_maze_figure(
         score_ax.set_title("a) Episode score")
         score_ax.set_xlabel("Env steps")
         score_ax.set_ylabel("Episode score")
-        handles, texts = list(lines.values()), [names[label] for label in lines]
-        band = band_label(seed_counts(score_rows, set(lines)))
-        if band:
-            handles.append(band_handle())
-            texts.append(band)
-        outside_legend(fig, handles, texts)
+        curve_legend(fig, lines, names, score_rows)
         for k, (label, s) in enumerate(stats.items()):
             positions = s["positions"]
             top, bottom = fig.add_subplot(grid[0, 1 + k]), fig.add_subplot(grid[1, 1 + k])

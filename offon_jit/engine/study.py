@@ -134,8 +134,11 @@ class Study:
                     run_guard.check_wandb(self.wandb)
             except ConfigError as error:
                 problem = error
-        if multihost.is_multi_process() and multihost.processes_flagging(problem is not None) and problem is None:
-            raise ConfigError("process 0 refused the run; its error names the problem")
+        if multihost.is_multi_process():  # every process stops, or returns, with process 0
+            if multihost.processes_flagging(problem is not None) and problem is None:
+                raise ConfigError("process 0 refused the run; its error names the problem")
+            if multihost.processes_flagging(finished is not None) and finished is None:
+                finished = {}
         if problem is not None:
             raise problem
         return finished
@@ -144,8 +147,9 @@ class Study:
         cfg = self.config
         finished = self.check_inputs(resume)
         if finished is not None:
-            print(f"{self.run_dir} has already finished; nothing to resume (its summary: {self.layout.summary})",
-                  file=sys.stderr)
+            if self.is_main_process:
+                print(f"{self.run_dir} has already finished; nothing to resume (its summary: {self.layout.summary})",
+                      file=sys.stderr)
             return finished
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.is_main_process and not resume:
