@@ -171,3 +171,20 @@ def test_kill_9_during_the_first_checkpoint_write_then_resume(baseline):
     assert "the active phase starts again" in resumed.stderr
     assert_rows_close(read_rows(out), read_rows(uninterrupted.run_dir))
     assert_logs_match_rows(out)
+
+
+def test_the_experiment_runner_continues_a_killed_study_without_checkpoints(baseline, monkeypatch):
+    """`offon-jit experiment` (runner.run_study) on a study killed in its second phase, run without checkpoints
+    as the smoke scale is: the rerun continues it instead of refusing, and ends with the uninterrupted rows."""
+    from experiments.runner import run_study
+
+    root, uninterrupted = baseline
+    monkeypatch.setattr(Study, "program", lambda self, phase: uninterrupted._programs[phase.name])
+    run_config = config(root, "runner", checkpoint_every=0)
+    with monkeypatch.context() as patch:
+        kill_at(patch, Study, "run_chunk", 3)
+        with pytest.raises(SimulatedKill):
+            run_study(run_config, progress=False)
+    run_study(run_config, progress=False)
+    assert_rows_close(read_rows(run_config.out_dir), read_rows(uninterrupted.run_dir), rtol=0, atol=0)
+    assert_logs_match_rows(run_config.out_dir)
