@@ -47,23 +47,15 @@ def add_eval_parser(subcommands) -> None:
 
 # -- evaluation: the study's functions on one run ------------------------------------------------------
 def episode_metrics(agent_state, rows, valid, metrics_key) -> dict:
-    """The metrics of `evaluate.trajectory_metrics` that need no replay buffer, with its keys and key split,
-    plus per-episode scores and lengths."""
+    """The study's metrics that need no replay buffer (`evaluate.episode_metrics`, with `trajectory_metrics`'
+    key split), plus per-episode scores and lengths."""
     from jax import numpy as jnp, random
 
-    from offon_jit.dreamer import agent as agent_lib
     from offon_jit.engine import evaluate as evaluate_lib
 
     eval_loss_key, _ = random.split(metrics_key)  # trajectory_metrics' split: (eval episodes, replay batches)
-    per_step, post = evaluate_lib.per_step_outputs(agent_state, rows, eval_loss_key)
-    scores = jnp.where(valid, rows["reward"], 0.0).sum(axis=1)
-    metrics = {"score": scores.mean(), "score_std": scores.std(), "scores": scores,
-               "episode_lengths": valid.sum(axis=1) - 1,
-               **evaluate_lib.value_metrics(agent_state, post, rows, valid)}
-    metrics.update({"eval_wm_loss" if k == "total" else f"eval_wm_{k}": evaluate_lib.masked_mean(v, valid)
-                    for k, v in per_step.items()})
-    if evaluate_lib.has_policy_autoencoder(agent_state):
-        metrics["policy_input_loss"] = evaluate_lib.masked_mean(agent_lib.policy_input_loss(agent_state, post), valid)
+    metrics = evaluate_lib.episode_metrics(agent_state, rows, valid, eval_loss_key)
+    metrics.update(scores=jnp.where(valid, rows["reward"], 0.0).sum(axis=1), episode_lengths=valid.sum(axis=1) - 1)
     return metrics
 
 

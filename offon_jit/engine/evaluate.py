@@ -154,27 +154,33 @@ def has_policy_autoencoder(agent_state) -> bool:
     return "policy_ae" in agent_state.params
 
 
-def trajectory_metrics(agent_state, rows, valid, buffer, key, *, batch_size: int, seq_len: int) -> dict:
-    """Score, eval/replay world-model losses, the OOD ratio and the value and policy-input
-    analyses from recorded eval episodes."""
-    eval_loss_key, replay_key = jax.random.split(key)
+def episode_metrics(agent_state, rows, valid, key) -> dict:
+    """What recorded eval episodes tell alone (no replay data): score, episode length, the world-model
+    loss per term on them, and the value and policy-input analyses."""
     score = jnp.where(valid, rows["reward"], 0.0).sum(axis=1)
-    per_step, post = per_step_outputs(agent_state, rows, eval_loss_key)
-    eval_losses = {name: masked_mean(value, valid) for name, value in per_step.items()}
-    replay_losses, signals = replay_wm_losses(agent_state, buffer, replay_key, batch_size=batch_size,
-                                              seq_len=seq_len, with_signals=True,
-                                              num_batches=replay_batch_count(valid.size, batch_size, seq_len))
+    per_step, post = per_step_outputs(agent_state, rows, key)
     metrics = {
         "score": score.mean(),
         "score_std": score.std(),
         "episode_length": valid.sum(axis=1).mean() - 1.0,
-        "ood_ratio": eval_losses["total"] / replay_losses["total"],
         **value_metrics(agent_state, post, rows, valid),
-        **signals,
     }
     if has_policy_autoencoder(agent_state):
         metrics["policy_input_loss"] = masked_mean(agent_lib.policy_input_loss(agent_state, post), valid)
-    metrics.update({f"eval_wm_{k}" if k != "total" else "eval_wm_loss": v for k, v in eval_losses.items()})
+    metrics.update({f"eval_wm_{k}" if k != "total" else "eval_wm_loss": masked_mean(v, valid)
+                    for k, v in per_step.items()})
+    return metrics
+
+
+def trajectory_metrics(agent_state, rows, valid, buffer, key, *, batch_size: int, seq_len: int) -> dict:
+    """`episode_metrics` of recorded eval episodes, the same loss on replay data, and their ratio (the OOD ratio)."""
+    eval_loss_key, replay_key = jax.random.split(key)
+    metrics = episode_metrics(agent_state, rows, valid, eval_loss_key)
+    replay_losses, signals = replay_wm_losses(agent_state, buffer, replay_key, batch_size=batch_size,
+                                              seq_len=seq_len, with_signals=True,
+                                              num_batches=replay_batch_count(valid.size, batch_size, seq_len))
+    metrics["ood_ratio"] = metrics["eval_wm_loss"] / replay_losses["total"]
+    metrics.update(signals)
     metrics.update({f"replay_wm_{k}" if k != "total" else "replay_wm_loss": v for k, v in replay_losses.items()})
     return metrics
 
