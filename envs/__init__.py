@@ -20,7 +20,8 @@ from envs.core import EnvState, JaxEnv
 from envs.gymnasium_host import GymnasiumEnv, from_gymnasium
 from envs.host import BatchedHostEnv, HostStep
 from envs.make import make
-from envs.registry import TASKS, TaskEntry, get_task, register, task_names, unregister
+from envs.registration import register, unregister
+from envs.registry import TASKS, TaskEntry, get_task, task_names
 from envs.spec import ActionSpec, EnvSpec
 
 __all__ = [
