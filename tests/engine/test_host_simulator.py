@@ -140,6 +140,7 @@ def test_host_offline_phase_killed_and_resumed_equals_uninterrupted(host_study, 
             data = bytearray(newest.read_bytes())
             data[-1] ^= 0xFF
             newest.write_bytes(bytes(data))
+            RunLayout(config.run_dir).summary.unlink()  # as if killed after the last checkpoint (a finished run stays)
         Study(config, progress=False).run(resume=True)
         if corrupt:
             assert newest.name in capsys.readouterr().err  # the warning names the corrupt file
