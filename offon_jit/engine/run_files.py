@@ -43,8 +43,7 @@ class RunFiles:
         self.layout = RunLayout(config.run_dir)
         # Offline-only studies read the Active's files from the earlier run's directory (or a dataset).
         self.source = self.layout if "active" in config.agents else RunLayout(pathlib.Path(config.active_run))
-
-        self._dataset_buffer = None
+        self._dataset_buffer = None  # a --dataset's buffer, imported once for every seed
 
     def check_dataset(self) -> None:
         """A --dataset must exist, fit the task and the replay capacity, and hold a training window per stream."""
