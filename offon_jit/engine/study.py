@@ -320,12 +320,16 @@ def _compiled(compiled) -> str:
     return f"compiled in {compiled.seconds:.1f} s{cached}"
 
 
+def _kept_checkpoint(store: CheckpointStore | None) -> str:
+    """Looked up only for the message of a diverged run, not at every eval point."""
+    return "the last good checkpoint is kept, " if store is not None and store.all_steps() else ""
+
+
 def _check_finite(rows: list[dict], store: CheckpointStore | None) -> None:
     """Raise on NaN/inf in any process's rows (every process stops, so none waits on the others)."""
-    kept = "the last good checkpoint is kept, " if store is not None and store.all_steps() else ""
     problem = next(
         (f"{row['agent']} agent, seed {row['seed']}: {key} = {value} at env step {row['env_steps']} "
-         f"(train step {row['train_steps']}); {kept}metrics up to the previous eval point are saved"
+         f"(train step {row['train_steps']}); {_kept_checkpoint(store)}metrics up to the previous eval point are saved"
          for row in rows for key, value in row.items() if isinstance(value, float) and not np.isfinite(value)),
         None,
     )
