@@ -66,6 +66,11 @@ class JaxEnv:
     spec: EnvSpec
     reset: Callable[[jax.Array], EnvState]
     step: Callable[[EnvState, jax.Array], EnvState]
+    # Optional, for envs whose observation is a costly function of the state (rendered pixels):
+    # `step_unobserved` advances like `step` but leaves `obs` as it was, and `observe(state)`
+    # computes it. `wrappers.action_repeat` uses them to draw only a repeat's last frame.
+    step_unobserved: Callable[[EnvState, jax.Array], EnvState] | None = None
+    observe: Callable[[EnvState], jax.Array] | None = None
 
     def replace(self, **changes) -> "JaxEnv":
         return dataclasses.replace(self, **changes)

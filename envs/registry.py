@@ -97,6 +97,7 @@ _DMC = {
     "point_mass_maze": (4, 2, "envs.mjx_ports.point_mass_maze:make_raw"),
 }
 _DMC_HOST = "envs.dmc_host:make_single_factory"
+_DMC_VISION_JAX = "envs.pixels.dmc_vision:make_raw"  # the proprio task's MJX physics, drawn by a JAX ray caster
 
 _METAWORLD = ("assembly", "basketball", "button-press", "lever-pull", "peg-insert-side", "pick-place", "soccer", "window-open")
 _METAWORLD_OBS = 39
@@ -132,9 +133,7 @@ def _build() -> dict[str, TaskEntry]:
         size = SUITES["dmc"].image_size
         for kind, shape, dtype in (("proprio", (obs_dim,), "float32"), ("vision", (size, size, 3), "uint8")):
             name = f"dmc/{task}-{kind}"
-            factories = {"host": _DMC_HOST}
-            if kind == "proprio":
-                factories["jax"] = jax_factory
+            factories = {"host": _DMC_HOST, "jax": jax_factory if kind == "proprio" else _DMC_VISION_JAX}
             spec = _spec(name, "dmc", shape, dtype, _continuous(act_dim))
             if task == "point_mass_maze" and kind == "vision":  # proprio: the position is obs[:2]
                 spec = spec.replace(recorded_info=MAZE_POSITION)

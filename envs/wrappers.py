@@ -23,10 +23,13 @@ def action_repeat(env: JaxEnv, repeat: int) -> JaxEnv:
     if repeat == 1:
         return env
 
+    # Frames whose observation is dropped are not observed (not rendered) where the env allows it.
+    frame_step = env.step_unobserved if env.observe is not None else env.step
+
     def step(state: EnvState, action) -> EnvState:
         def frame(carry, _):
             current, total = carry
-            nxt = env.step(current, action)
+            nxt = frame_step(current, action)
             # After termination inside the repeat, further frames are no-ops.
             total = total + jnp.where(current.terminated, 0.0, nxt.reward)
             nxt = tree_select(current.terminated, current, nxt)
@@ -34,6 +37,8 @@ def action_repeat(env: JaxEnv, repeat: int) -> JaxEnv:
 
         start = state.replace(terminated=jnp.zeros((), bool))
         (final, total), _ = jax.lax.scan(frame, (start, jnp.zeros((), jnp.float32)), None, length=repeat)
+        if env.observe is not None:
+            final = final.replace(obs=env.observe(final))
         return final.replace(reward=total.astype(jnp.float32), is_first=jnp.zeros((), bool))
 
     spec = env.spec.replace(action_repeat=env.spec.action_repeat * repeat)
