@@ -15,11 +15,21 @@ def _action_text(action: dict) -> str:
     return f"box{tuple(action['shape'])}[{action['low']:g},{action['high']:g}]"
 
 
+def renderers(entry) -> dict[str, str]:
+    """Backend -> what draws its image observations (tasks whose observations are drawn)."""
+    if entry.suite != "dmc" or entry.obs_kind != "vision":
+        return {}
+    from envs.pixels.dmc_vision import RENDERER
+
+    drawn = {"jax": RENDERER, "host": "dm_control, MuJoCo's OpenGL renderer (MUJOCO_GL)"}
+    return {backend: drawn[backend] for backend in entry.backends if backend in drawn}
+
+
 def list_tasks(as_json: bool) -> str:
     rows = []
     for name in task_names():
         entry = get_task(name)
-        rows.append({"task": name, **entry.spec.describe(), "backends": list(entry.backends)})
+        rows.append({"task": name, **entry.spec.describe(), "backends": list(entry.backends), "renderers": renderers(entry)})
     if as_json:
         return json.dumps(rows, indent=2)
     header = f"{'task':34} {'obs':18} {'action':20} {'ep.len':>6} {'repeat':>6}  backends"
@@ -30,6 +40,9 @@ def list_tasks(as_json: bool) -> str:
             f"{r['task']:34} {obs:18} {_action_text(r['action']):20} {r['episode_length']:>6} {r['action_repeat']:>6}  "
             + ",".join(r["backends"])
         )
+    drawn = sorted({f"{backend}: {text}" for r in rows for backend, text in r["renderers"].items()})
+    if drawn:
+        lines.append("DMC vision frames are drawn by " + "; ".join(drawn) + ". `auto` picks jax.")
     paper, registered = len(paper_task_names()), sum(get_task(r["task"]).registered for r in rows)
     own = f", {registered} registered with envs.register" if registered else ""
     lines.append(f"{len(rows)} tasks ({paper} from the paper, debug/ ones for smoke runs{own}). "

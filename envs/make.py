@@ -9,6 +9,10 @@ from envs.registry import BACKENDS, TASKS, TaskEntry, get_task
 
 
 def resolve_backend(entry: TaskEntry, backend: str) -> str:
+    """`auto` picks the JAX-native backend wherever a task has one, so a whole study stays one
+    jitted program; for DMC vision that is MJX physics drawn by the JAX ray caster (envs/pixels),
+    whose frames differ from dm_control's in shading only (benchmarks/pixel_fidelity.py).
+    `host` keeps dm_control's own OpenGL frames."""
     if backend == "auto":
         return "jax" if "jax" in entry.factories else "host"
     if backend not in BACKENDS:

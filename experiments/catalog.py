@@ -1,8 +1,10 @@
 """Every paper figure and table as one declarative entry: tasks per scale, studies, renderer.
 
 `paper_tasks` are the tasks the paper shows for that figure or table, and `--scale paper`
-runs exactly those: vision and Metaworld tasks run on host simulators, which support every
-mechanism (bursts of self-generated data, swept axes, resume, step traces). `paper_source`
+runs exactly those: DMC vision tasks on the JAX backend (MJX physics drawn by the JAX ray
+caster of envs/pixels; `--backend host` keeps dm_control's own frames) and Metaworld on host
+simulators, which support every mechanism (bursts of self-generated data, swept axes, resume,
+step traces). `paper_source`
 quotes the caption or sentence that names them; where the paper's text does not name a
 task (it is only in a figure panel, which the text version lacks), the source says so. The smoke and cpu scales replace
 paper tasks by cheap JAX-native stand-ins (`stand_ins`); their titles name each stand-in.

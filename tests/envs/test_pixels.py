@@ -150,7 +150,7 @@ def test_batched_jitted_and_scanned_frames_equal_single_frames():
     def draw(qpos):
         return raycast.render(scene, posing.scene_pose(scene, posing.positioned(mjx_model, data.replace(qpos=qpos))))
 
-    singles = np.stack([np.asarray(draw(jnp.asarray(q))) for q in poses])
+    singles = np.stack([np.asarray(jax.jit(draw)(jnp.asarray(q))) for q in poses])
     assert len({s.tobytes() for s in singles}) == 3  # the poses really differ
     batched = np.asarray(jax.jit(jax.vmap(draw))(jnp.asarray(poses)))
     nested = np.asarray(jax.jit(jax.vmap(jax.vmap(draw)))(jnp.asarray(poses)[None]))[0]
