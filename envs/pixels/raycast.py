@@ -104,15 +104,50 @@ def _lit(scene: Scene, pose: Pose, obj, point, normal, view, base):
     return colour
 
 
-def _surface_colour(scene: Scene, pose: Pose, directions, obj, t):
+def _vertex_colours(scene: Scene, pose: Pose) -> jax.Array:
+    """Lit, clipped colours (V, 3) of the plane grids' vertices, before texturing (OpenGL's order)."""
+    owner = jnp.asarray(scene.grid_owner)
+    rotation = pose.rotation[owner]
+    local = jnp.pad(jnp.asarray(scene.grid_vertices), ((0, 0), (0, 1)))
+    point = pose.position[owner] + jnp.einsum("vij,vj->vi", rotation, local)
+    view = pose.camera_position - point
+    view = view / jnp.maximum(jnp.linalg.norm(view, axis=-1, keepdims=True), 1e-12)
+    return jnp.clip(_lit(scene, pose, owner, point, rotation[:, :, 2], view, jnp.asarray(scene.rgb)[owner]), 0.0, 1.0)
+
+
+def _gouraud(scene: Scene, pose: Pose, obj, local, vertex_colours):
+    """Bilinear interpolation of the vertex colours of the grid cell each plane point lies in."""
+    grid = jnp.asarray(scene.plane_grid)[obj]
+    size = pose.size[obj]
+    corner = []
+    for axis in (0, 1):
+        cells, half, spacing = grid[:, axis], size[:, axis], size[:, 2]
+        cell = jnp.clip(jnp.floor((local[:, axis] + half) / jnp.maximum(spacing, 1e-9)), 0, jnp.maximum(cells - 1, 0))
+        low = -half + cell * spacing
+        high = jnp.minimum(low + spacing, half)
+        corner.append((cell.astype(jnp.int32), jnp.clip((local[:, axis] - low) / jnp.maximum(high - low, 1e-9), 0.0, 1.0)))
+    (i, wx), (j, wy) = corner
+    row = grid[:, 0] + 1
+    first = grid[:, 2] + j * row + i
+    c00, c10 = vertex_colours[first], vertex_colours[first + 1]
+    c01, c11 = vertex_colours[first + row], vertex_colours[first + row + 1]
+    wx, wy = wx[:, None], wy[:, None]
+    return (1 - wy) * ((1 - wx) * c00 + wx * c10) + wy * ((1 - wx) * c01 + wx * c11)
+
+
+def _surface_colour(scene: Scene, pose: Pose, directions, obj, t, vertex_colours):
     """Lit colour (R, 3) of object `obj` where each ray meets it at distance `t` (finite)."""
     point = pose.camera_position + jnp.where(jnp.isfinite(t), t, 0.0)[:, None] * directions
     rotation = pose.rotation[obj]
     local = jnp.einsum("rji,rj->ri", rotation, point - pose.position[obj])
     local_normal = intersect.normal(jnp.asarray(scene.kind)[obj], local, pose.size[obj])
     normal = jnp.einsum("rij,rj->ri", rotation, local_normal)
-    base = jnp.asarray(scene.rgb)[obj] * _sample_texture(scene, obj, local, pose.size[obj])
-    return _lit(scene, pose, obj, point, normal, -directions, base)
+    texture = _sample_texture(scene, obj, local, pose.size[obj])
+    colour = _lit(scene, pose, obj, point, normal, -directions, jnp.asarray(scene.rgb)[obj] * texture)
+    if scene.grid_owner.size:
+        gouraud = jnp.asarray(scene.plane_grid[:, 0] > 0)[obj][:, None]
+        colour = jnp.where(gouraud, _gouraud(scene, pose, obj, local, vertex_colours) * texture, colour)
+    return colour
 
 
 def _sky(scene: Scene, directions: jax.Array) -> jax.Array:
@@ -126,11 +161,13 @@ def render(scene: Scene, pose: Pose) -> jax.Array:
     t = distances(scene, pose, directions)
     opaque = scene.alpha >= 1.0
     solid, solid_t = _nearest(t, opaque)
-    colour = jnp.where(jnp.isfinite(solid_t)[:, None], _surface_colour(scene, pose, directions, solid, solid_t), _sky(scene, directions))
+    vertex_colours = _vertex_colours(scene, pose) if scene.grid_owner.size else None
+    surface = _surface_colour(scene, pose, directions, solid, solid_t, vertex_colours)
+    colour = jnp.where(jnp.isfinite(solid_t)[:, None], surface, _sky(scene, directions))
     if not opaque.all():
         glass, glass_t = _nearest(t, jnp.asarray(~opaque) & (t < solid_t[:, None]))
         alpha = jnp.where(jnp.isfinite(glass_t), jnp.asarray(scene.alpha)[glass], 0.0)[:, None]
-        glass_colour = _surface_colour(scene, pose, directions, glass, glass_t)
+        glass_colour = _surface_colour(scene, pose, directions, glass, glass_t, vertex_colours)
         colour = alpha * jnp.clip(glass_colour, 0, 1) + (1 - alpha) * jnp.clip(colour, 0, 1)
     pixels = jnp.round(jnp.clip(colour, 0.0, 1.0) * 255).astype(jnp.uint8)
     return pixels.reshape(scene.height, scene.width, 3)

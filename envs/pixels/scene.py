@@ -76,6 +76,11 @@ class Scene:
     texture: np.ndarray  # int (N,): row of `textures`, -1 for none (planes only)
     texture_scale: np.ndarray  # float (N, 2): texture images per metre along a plane's x and y, from its corner
     textures: np.ndarray  # float (T, H, W, 3) in [0, 1]
+    # MuJoCo lights a plane per vertex of a grid whose cells are size[2] metres (Gouraud shading):
+    # (cells along x, cells along y, first vertex row) per object, 0 cells for per-pixel lighting.
+    plane_grid: np.ndarray  # int (N, 3)
+    grid_vertices: np.ndarray  # float (V, 2): the vertices' local (x, y), planes one after another
+    grid_owner: np.ndarray  # int (V,): the plane each vertex belongs to
     sky: np.ndarray  # float (SKY_TABLE_SIZE, 3): background colour against sin(elevation)
     headlight_ambient: np.ndarray
     headlight_diffuse: np.ndarray
@@ -103,7 +108,11 @@ class Scene:
         material = columns.pop("material")
         texture = np.array([texture_rows.get(int(m), -1) if k == PLANE else -1 for m, k in zip(material, columns["kind"])])
         extent = float(model.stat.extent)
+        plane_grid, grid_vertices, grid_owner = _plane_grids(columns["kind"], columns["size"])
         return cls(
+            plane_grid=plane_grid,
+            grid_vertices=grid_vertices,
+            grid_owner=grid_owner,
             height=int(height),
             width=int(width),
             camera=camera_id,
@@ -130,6 +139,29 @@ def _camera_id(model: mujoco.MjModel, camera: int | str) -> int:
     if not 0 <= camera < model.ncam:
         raise ValueError(f"camera id {camera} out of range: the model has {model.ncam} cameras")
     return int(camera)
+
+
+MAX_GRID_VERTICES = 4096  # larger plane grids (e.g. a 200 m floor in 0.5 m cells) are lit per pixel
+
+
+def _plane_grids(kind: np.ndarray, size: np.ndarray):
+    """Per-vertex lighting grids of the finite planes, as MuJoCo tessellates them for drawing."""
+    grid, vertices, owners = np.zeros((len(kind), 3), np.int32), [], []
+    for obj in np.flatnonzero(kind == PLANE):
+        half_x, half_y, spacing = (float(v) for v in size[obj])
+        if half_x <= 0 or half_y <= 0 or spacing <= 0:
+            continue
+        cells = [int(np.ceil(2 * half / spacing - 1e-6)) for half in (half_x, half_y)]
+        if (cells[0] + 1) * (cells[1] + 1) > MAX_GRID_VERTICES:
+            continue
+        xs = np.minimum(-half_x + spacing * np.arange(cells[0] + 1), half_x)
+        ys = np.minimum(-half_y + spacing * np.arange(cells[1] + 1), half_y)
+        grid[obj] = (cells[0], cells[1], sum(len(v) for v in vertices))
+        vertices.append(np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2))  # row-major in y, then x
+        owners.append(np.full(len(xs) * len(ys), obj))
+    if not vertices:
+        return grid, np.zeros((0, 2), np.float32), np.zeros((0,), np.int32)
+    return grid, np.concatenate(vertices).astype(np.float32), np.concatenate(owners).astype(np.int32)
 
 
 def _refuse_unsupported(model: mujoco.MjModel) -> None:
