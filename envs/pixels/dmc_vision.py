@@ -45,6 +45,7 @@ class DmcRenderer:
         if task not in dmc_host.TASKS:
             raise KeyError(f"no DMC vision renderer for {task!r}; known: {', '.join(dmc_host.TASKS)}")
         environment = dmc_host.load_dm_control_env(task)
+        environment.reset()  # tasks set some sizes at reset (reacher_hard's target radius 0.05 -> 0.015)
         model = copy.copy(environment.physics.model.ptr)
         environment.close()
         scene = Scene.from_model(model, dmc_host.vision_camera(task), size)
