@@ -1,7 +1,7 @@
 """Ray-primitive intersections and surface normals, in the primitive's own frame.
 
-Every function takes one object's ray origin `o` (3,) and the rays' directions `d` (R, 3)
-in that object's frame, plus MuJoCo's `size` (3,), and returns the distance along each ray
+Every function takes the rays' origins `o` in one object's frame, (3,) when they share one
+(camera rays) or (R, 3) (shadow rays), and their directions `d` (R, 3) in that frame, plus MuJoCo's `size` (3,), and returns the distance along each ray
 to the surface it enters (R,), `inf` where it misses. Directions are unit vectors, so the
 distances are metres. Surfaces are seen from outside only, as MuJoCo's renderer culls back
 faces; a plane is seen from the side its +z normal points to.
@@ -24,30 +24,30 @@ def _entry(a, b, c):
 
 
 def plane(o, d, size):
-    t = -o[2] / jnp.where(d[:, 2] < 0, d[:, 2], -1.0)
+    t = -o[..., 2] / jnp.where(d[:, 2] < 0, d[:, 2], -1.0)
     p = o + t[:, None] * d
     # Size 0 on an axis is an infinite plane (MuJoCo draws it out to the far clip).
     inside_x = (size[0] <= 0) | (jnp.abs(p[:, 0]) <= size[0])
     inside_y = (size[1] <= 0) | (jnp.abs(p[:, 1]) <= size[1])
-    return jnp.where((d[:, 2] < 0) & (o[2] > 0) & inside_x & inside_y, t, INF)
+    return jnp.where((d[:, 2] < 0) & (o[..., 2] > 0) & inside_x & inside_y, t, INF)
 
 
 def ellipsoid(o, d, size):
     # Scaling the frame by 1/size turns it into the unit sphere and keeps the ray parameter t.
     o, d = o / size, d / size
-    return _entry(jnp.sum(d * d, -1), d @ o, o @ o - 1.0)
+    return _entry(jnp.sum(d * d, -1), jnp.sum(d * o, -1), jnp.sum(o * o, -1) - 1.0)
 
 
 def _side(o, d, radius, half_length):
     """The open tube x^2 + y^2 = r^2, |z| <= h."""
-    t = _entry(d[:, 0] ** 2 + d[:, 1] ** 2, d[:, :2] @ o[:2], o[:2] @ o[:2] - radius**2)
-    z = o[2] + t * d[:, 2]
+    t = _entry(d[:, 0] ** 2 + d[:, 1] ** 2, jnp.sum(d[:, :2] * o[..., :2], -1), jnp.sum(o[..., :2] ** 2, -1) - radius**2)
+    z = o[..., 2] + t * d[:, 2]
     return jnp.where(jnp.abs(z) <= half_length, t, INF)
 
 
 def capsule(o, d, size):
     radius, half_length = size[0], size[1]
-    caps = [_entry(jnp.ones(d.shape[0]), d @ (o - c), (o - c) @ (o - c) - radius**2)
+    caps = [_entry(jnp.ones(d.shape[0]), jnp.sum(d * (o - c), -1), jnp.sum((o - c) ** 2, -1) - radius**2)
             for c in (jnp.array([0.0, 0.0, 1.0]) * half_length, jnp.array([0.0, 0.0, -1.0]) * half_length)]
     return jnp.minimum(_side(o, d, radius, half_length), jnp.minimum(*caps))
 
@@ -58,8 +58,8 @@ def cylinder(o, d, size):
     for sign in (1.0, -1.0):
         # A disk is entered from outside only: the ray must travel against its outward normal.
         facing = sign * d[:, 2] < 0
-        t = (sign * half_length - o[2]) / jnp.where(facing, d[:, 2], 1.0)
-        p = o[:2] + t[:, None] * d[:, :2]
+        t = (sign * half_length - o[..., 2]) / jnp.where(facing, d[:, 2], 1.0)
+        p = o[..., :2] + t[:, None] * d[:, :2]
         hit = facing & (jnp.sum(p * p, -1) <= radius**2) & (t > 0)
         best = jnp.minimum(best, jnp.where(hit, t, INF))
     return best

@@ -51,6 +51,7 @@ class Light:
     attenuation: np.ndarray
     cutoff_cos: float
     exponent: float
+    castshadow: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Scene:
     headlight_diffuse: np.ndarray
     headlight_specular: np.ndarray
     lights: tuple[Light, ...]
+    shadows: bool = True  # cast a shadow ray per pixel toward each shadow-casting light (MuJoCo's default)
 
     @property
     def num_objects(self) -> int:
@@ -96,7 +98,7 @@ class Scene:
         return np.flatnonzero(self.kind == kind)
 
     @classmethod
-    def from_model(cls, model: mujoco.MjModel, camera: int | str, size: int | tuple[int, int]) -> "Scene":
+    def from_model(cls, model: mujoco.MjModel, camera: int | str, size: int | tuple[int, int], shadows: bool = True) -> "Scene":
         height, width = (size, size) if isinstance(size, int) else size
         camera_id = _camera_id(model, camera)
         _refuse_unsupported(model)
@@ -126,6 +128,7 @@ class Scene:
             headlight_diffuse=np.asarray(model.vis.headlight.diffuse, np.float32) * bool(model.vis.headlight.active),
             headlight_specular=np.asarray(model.vis.headlight.specular, np.float32) * bool(model.vis.headlight.active),
             lights=tuple(_light(model, i) for i in range(model.nlight) if model.light_active[i]),
+            shadows=shadows,
             **columns,
         )
 
@@ -348,4 +351,5 @@ def _light(model: mujoco.MjModel, i: int) -> Light:
         attenuation=np.asarray(model.light_attenuation[i], np.float32),
         cutoff_cos=float(np.cos(np.deg2rad(model.light_cutoff[i]))),
         exponent=float(model.light_exponent[i]),
+        castshadow=bool(model.light_castshadow[i]),
     )

@@ -82,23 +82,46 @@ def test_the_nearer_geom_hides_the_farther_one_whatever_their_order_in_the_model
         np.testing.assert_array_equal(colours[SIZE // 2, SIZE // 2], [0, 255, 0])
 
 
+def mujoco_frame(model, segmentation=False, qpos=None):
+    """MuJoCo's own OpenGL frame of the camera "eye" (EGL), or skip where no OpenGL context exists."""
+    data = mujoco.MjData(model)
+    if qpos is not None:
+        data.qpos[:] = qpos
+    mujoco.mj_forward(model, data)
+    try:
+        renderer = mujoco.Renderer(model, SIZE, SIZE)
+    except Exception as error:  # noqa: BLE001 -- no OpenGL context on this machine
+        pytest.skip(f"MuJoCo's renderer is unavailable here: {error}")
+    with renderer:
+        if segmentation:
+            renderer.enable_segmentation_rendering()
+        renderer.update_scene(data, camera="eye")
+        return renderer.render()
+
+
 def test_the_floors_checker_texture_lies_where_mujoco_puts_it():
-    """A 2 m x 2 m textured plane seen from 2 m above: texuniform repeats one image per 2/texrepeat
-    metres from the plane's (-x, -y) corner, image rows running against +y (measured on MuJoCo)."""
+    """A 3.4 m x 1.2 m textured plane seen from 2 m above: texuniform gives texrepeat images per 2 m,
+    anchored at the plane's (-x, +y) corner with rows running along -y (as MuJoCo draws it)."""
     assets = ('<texture name="checker" type="2d" builtin="checker" rgb1="1 0 0" rgb2="0 0 1" width="64" height="64"/>'
               '<material name="floor" texture="checker" texrepeat="2 2" texuniform="true"/>')
     camera = '<camera name="eye" pos="0 0 2" fovy="53.13010235415598"/>'  # tan(fovy/2) = 0.5: the view spans 2 m
-    model, scene, mjx_model = compile_scene('<geom type="plane" size="1 1 0.1" material="floor"/>', assets, camera=camera)
+    model, scene, mjx_model = compile_scene('<geom type="plane" size="1.7 0.6 0.1" material="floor"/>', assets, camera=camera)
     pixels = frame(model, scene, mjx_model)
+    reference = mujoco_frame(model)
     world = (np.arange(SIZE) + 0.5) / SIZE * 2 - 1  # x of each column; y of row r is -world[r]
-    for row in range(1, SIZE, 3):
-        for col in range(1, SIZE, 3):
-            u, v = (world[col] + 1) * 1.0, (-world[row] + 1) * 1.0  # images per metre: texrepeat / 2
-            if min(abs(u * 2 - round(u * 2)), abs(v * 2 - round(v * 2))) < 0.1:
-                continue  # too close to a square's edge for a 32-pixel frame
-            left, top = (u % 1) < 0.5, (v % 1) >= 0.5  # image rows run against +y
-            expected = [255, 0, 0] if left == top else [0, 0, 255]
+    checked = 0
+    for row in range(SIZE):
+        for col in range(SIZE):
+            x, y = world[col], -world[row]
+            u, v = (x + 1.7) * 1.0, (0.6 - y) * 1.0  # images per metre: texrepeat / 2
+            if abs(y) > 0.55 or min(abs(u * 2 - round(u * 2)), abs(v * 2 - round(v * 2))) < 0.1:
+                continue  # off the plane or too close to a square's edge for a 32-pixel frame
+            first_column, first_row = (u % 1) < 0.5, (v % 1) < 0.5
+            expected = [255, 0, 0] if first_column == first_row else [0, 0, 255]  # rgb1 on the diagonal
             np.testing.assert_array_equal(pixels[row, col], expected, err_msg=f"pixel ({row}, {col})")
+            np.testing.assert_allclose(reference[row, col], expected, atol=2, err_msg=f"MuJoCo's pixel ({row}, {col})")
+            checked += 1
+    assert checked > 100
 
 
 def test_lambert_shading_of_a_plane_facing_a_directional_light():
@@ -126,16 +149,7 @@ def test_every_primitive_matches_mujocos_own_segmentation():
     """Against MuJoCo's OpenGL renderer (EGL): the same objects at >= 97% of pixels (edges differ by rasterisation)."""
     model, scene, mjx_model = compile_scene(PRIMITIVES)
     ours = frame(model, scene, mjx_model, render=raycast.segmentation)
-    data = mujoco.MjData(model)
-    mujoco.mj_forward(model, data)
-    try:
-        renderer = mujoco.Renderer(model, SIZE, SIZE)
-    except Exception as error:  # noqa: BLE001 -- no OpenGL context on this machine
-        pytest.skip(f"MuJoCo's renderer is unavailable here: {error}")
-    with renderer:
-        renderer.enable_segmentation_rendering()
-        renderer.update_scene(data, camera="eye")
-        reference = renderer.render()
+    reference = mujoco_frame(model, segmentation=True)
     assert set(np.unique(ours[..., 0])) == set(np.unique(reference[..., 0]))  # every primitive is drawn
     assert np.mean(np.all(ours == reference, axis=-1)) >= 0.97
 
