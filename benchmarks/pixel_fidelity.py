@@ -93,18 +93,18 @@ def reference_states(task: str, states: int, size: int = SIZE, steps: int = STEP
 
 
 @functools.lru_cache(maxsize=None)
-def drawer(task: str, size: int = SIZE):
+def drawer(task: str, size: int = SIZE, shadows: bool | None = None):
     """One jitted function per task: batched (qpos, mocap) -> (rgb, segmentation)."""
     import jax
 
     from envs.pixels.dmc_vision import DmcRenderer
 
-    renderer = DmcRenderer.for_task(task, size)
+    renderer = DmcRenderer.for_task(task, size, shadows)
     return jax.jit(jax.vmap(lambda q, m: (renderer.rgb(q, m), renderer.segmentation(q, m))))
 
 
-def draw(task: str, refs: References, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
-    rgb, seg = drawer(task, size)(refs.qpos, refs.mocap)
+def draw(task: str, refs: References, size: int = SIZE, shadows: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    rgb, seg = drawer(task, size, shadows)(refs.qpos, refs.mocap)
     return np.asarray(rgb), np.asarray(seg)
 
 
@@ -198,7 +198,7 @@ def save_pngs(panels: dict[str, tuple], out_dir: pathlib.Path) -> list[str]:
     return written
 
 
-def measure_task(task: str, states: int) -> tuple[dict, tuple]:
+def measure_task(task: str, states: int, shadows: bool | None = None) -> tuple[dict, tuple]:
     """The task's per-state metrics and summary, and the frames of its least-agreeing state."""
     import jax
 
@@ -206,10 +206,10 @@ def measure_task(task: str, states: int) -> tuple[dict, tuple]:
     refs = reference_states(task, states)
     reference_s = time.perf_counter() - start
     start = time.perf_counter()
-    jax.block_until_ready(draw(task, refs))
+    jax.block_until_ready(draw(task, refs, shadows=shadows))
     first_call_s = time.perf_counter() - start  # set-up + compile + one batch
     start = time.perf_counter()
-    rgb, seg = draw(task, refs)
+    rgb, seg = draw(task, refs, shadows=shadows)
     batch_s = time.perf_counter() - start
     per_state = [frame_metrics(refs.rgb[i], refs.seg[i], rgb[i], seg[i], refs.planes) for i in range(states)]
     shown = int(np.argmin([m["segmentation_agreement"] for m in per_state]))
@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=list(dmc_host.TASKS), help="DMC vision tasks (default: all nine)")
     parser.add_argument("--states", type=int, default=STATES, help="physics states per task")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS_DIR, help="results directory")
+    parser.add_argument("--shadows", action="store_true",
+                        help="draw shadows (off in the JAX backend by default: they double the cost of a frame)")
     args = parser.parse_args(argv)
     unknown = [t for t in args.tasks if t not in dmc_host.TASKS]
     if unknown:
@@ -265,16 +267,17 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results, panels = {}, {}
     for task in args.tasks:
-        results[task], panels[task] = measure_task(task, args.states)
+        results[task], panels[task] = measure_task(task, args.states, args.shadows)
         print(f"{task}: done ({results[task]['wall_s']})", file=sys.stderr)
     total_s = time.perf_counter() - start
-    pngs = save_pngs(panels, args.out / "pixel_fidelity")
+    suffix = "-shadows" if args.shadows else ""
+    pngs = save_pngs(panels, args.out / f"pixel_fidelity{suffix}")
     record = {
         "benchmark": "pixel_fidelity",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "versions": versions(),
-        "settings": {"size": SIZE, "states": args.states, "random_actions_per_state": STEPS,
+        "settings": {"size": SIZE, "states": args.states, "shadows": args.shadows, "random_actions_per_state": STEPS,
                      "state_seeds": list(range(args.states))},
         "metrics": {
             "segmentation_agreement": "fraction of pixels whose (object id, object type) match dm_control's",
@@ -287,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "total_wall_s": round(total_s, 1),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"pixel_fidelity-{jax.default_backend()}.json"
+    path = args.out / f"pixel_fidelity-{jax.default_backend()}{suffix}.json"
     path.write_text(json.dumps(record, indent=2))
     print_table(results)
     print(f"total {total_s:.0f} s; wrote {path}")

@@ -29,6 +29,9 @@ from envs.registry import TASKS, TaskEntry
 # task -> (kind, name) of the dm_control object that Playground's mocap body "target" replaces.
 TARGETS = {"reacher_hard": (FROM_GEOM, "target"), "finger_turn_hard": (FROM_SITE, "target")}
 RENDERER = "JAX ray caster (envs/pixels)"
+# Shadows double a frame's cost (a second ray per pixel and light) for 0.3-1 levels of colour
+# error against dm_control (benchmarks/results/pixel_fidelity-cpu*.json): off by default.
+SHADOWS = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +44,15 @@ class DmcRenderer:
 
     @classmethod
     @functools.lru_cache(maxsize=None)
-    def for_task(cls, task: str, size: int) -> "DmcRenderer":
+    def for_task(cls, task: str, size: int, shadows: bool | None = None) -> "DmcRenderer":
+        """The renderer of a `dmc_host.TASKS` task at size x size; `shadows` defaults to SHADOWS."""
         if task not in dmc_host.TASKS:
             raise KeyError(f"no DMC vision renderer for {task!r}; known: {', '.join(dmc_host.TASKS)}")
         environment = dmc_host.load_dm_control_env(task)
         environment.reset()  # tasks set some sizes at reset (reacher_hard's target radius 0.05 -> 0.015)
         model = copy.copy(environment.physics.model.ptr)
         environment.close()
-        scene = Scene.from_model(model, dmc_host.vision_camera(task), size)
+        scene = Scene.from_model(model, dmc_host.vision_camera(task), size, SHADOWS if shadows is None else shadows)
         targets = ()
         if task in TARGETS:
             source, name = TARGETS[task]

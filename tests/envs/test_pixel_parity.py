@@ -4,21 +4,21 @@ States come from `benchmarks.pixel_fidelity.reference_states`: dm_control's env 
 s, then 40 random actions. Segmentation must agree on >= 95% of pixels in every state (the
 issue's bar; measured 0.995-1.000). Colour error (mean |dm_control - ours| over pixels and
 channels, 0-255) is bounded per task from the measured maxima over 5 states
-(benchmarks/results/pixel_fidelity-cpu.json, mujoco 3.17.0 / dm_control 1.0.50). The bodies'
-floor reflections, anti-aliasing and mipmapped texture detail are not drawn, and
-MuJoCo's vertex lighting of the maze floor is matched only approximately, so that is where the
-frames differ:
+(benchmarks/results/pixel_fidelity-cpu.json, mujoco 3.17.0 / dm_control 1.0.50). Shadows (off
+in the JAX backend by default; `--shadows` measures them: 0.3-1.4 levels better), the bodies'
+floor reflections, anti-aliasing and mipmapped texture detail are not drawn, and MuJoCo's vertex
+lighting of the maze floor is matched only approximately, so that is where the frames differ:
 
   task              measured max   bound   where the colour differs
-  cheetah_run            3.2          8     floor reflection of the cheetah
-  walker_walk            8.6         16     reflections on the near checkered floor
-  hopper_hop             2.9          8     as cheetah
-  finger_turn_hard       2.9          8     shadow edges
+  cheetah_run            3.7          8     the cheetah's shadow and floor reflection
+  walker_walk            9.7         16     shadow and reflections on the near checkered floor
+  hopper_hop             3.1          8     as cheetah
+  finger_turn_hard       3.7          8     shadows on the floor
   reacher_hard           5.4         11     top-down floor fills the frame
-  point_mass_maze       11.5         20     its floor is lit brighter than MuJoCo's (vertex lighting)
-  cup_catch              2.9          8     the slack string (a catenary in MuJoCo)
-  humanoid_walk          3.6          9     reflections, far-floor texture detail
-  quadruped_run          3.8          9     reflections, far-floor texture detail
+  point_mass_maze       11.6         20     its floor is lit brighter than MuJoCo's (vertex lighting)
+  cup_catch              3.0          8     the slack string (a catenary in MuJoCo)
+  humanoid_walk          4.1          9     shadow, reflections, far-floor texture detail
+  quadruped_run          4.6          9     shadow, reflections, far-floor texture detail
 
 The margins (about 1.5x plus 3 levels) leave room for small shading changes; a swapped colour
 channel or a flipped frame costs 34-45. Neither bound notices a limb in the wrong place (another
