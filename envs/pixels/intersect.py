@@ -38,31 +38,37 @@ def ellipsoid(o, d, size):
     return _entry(jnp.sum(d * d, -1), jnp.sum(d * o, -1), jnp.sum(o * o, -1) - 1.0)
 
 
-def _side(o, d, radius, half_length):
-    """The open tube x^2 + y^2 = r^2, |z| <= h."""
-    t = _entry(d[:, 0] ** 2 + d[:, 1] ** 2, jnp.sum(d[:, :2] * o[..., :2], -1), jnp.sum(o[..., :2] ** 2, -1) - radius**2)
-    z = o[..., 2] + t * d[:, 2]
-    return jnp.where(jnp.abs(z) <= half_length, t, INF)
+def _tube(o, d, radius):
+    """Entry into the infinite tube x^2 + y^2 = r^2 and the z there (rays along the axis: o's z)."""
+    a = d[:, 0] ** 2 + d[:, 1] ** 2
+    t = _entry(a, jnp.sum(d[:, :2] * o[..., :2], -1), jnp.sum(o[..., :2] ** 2, -1) - radius**2)
+    z = jnp.where(jnp.isfinite(t), o[..., 2] + jnp.where(jnp.isfinite(t), t, 0.0) * d[:, 2], o[..., 2])
+    return t, z
 
 
 def capsule(o, d, size):
     radius, half_length = size[0], size[1]
-    caps = [_entry(jnp.ones(d.shape[0]), jnp.sum(d * (o - c), -1), jnp.sum((o - c) ** 2, -1) - radius**2)
-            for c in (jnp.array([0.0, 0.0, 1.0]) * half_length, jnp.array([0.0, 0.0, -1.0]) * half_length)]
-    return jnp.minimum(_side(o, d, radius, half_length), jnp.minimum(*caps))
+    t, z = _tube(o, d, radius)
+    # A ray entering the tube beyond an end (or running along the axis) meets that end's cap
+    # first, if anything: one sphere test at the clamped axis point instead of two.
+    centre = jnp.stack([jnp.zeros_like(z), jnp.zeros_like(z), jnp.clip(z, -half_length, half_length)], -1)
+    cap = _entry(jnp.ones(d.shape[0]), jnp.sum(d * (o - centre), -1), jnp.sum((o - centre) ** 2, -1) - radius**2)
+    side_hit = jnp.isfinite(t) & (jnp.abs(z) <= half_length)
+    misses_tube = ~jnp.isfinite(t) & (d[:, 0] ** 2 + d[:, 1] ** 2 > 1e-12)  # then it misses the capsule too
+    return jnp.where(side_hit, t, jnp.where(misses_tube, INF, cap))
 
 
 def cylinder(o, d, size):
     radius, half_length = size[0], size[1]
-    best = _side(o, d, radius, half_length)
-    for sign in (1.0, -1.0):
-        # A disk is entered from outside only: the ray must travel against its outward normal.
-        facing = sign * d[:, 2] < 0
-        t = (sign * half_length - o[..., 2]) / jnp.where(facing, d[:, 2], 1.0)
-        p = o[..., :2] + t[:, None] * d[:, :2]
-        hit = facing & (jnp.sum(p * p, -1) <= radius**2) & (t > 0)
-        best = jnp.minimum(best, jnp.where(hit, t, INF))
-    return best
+    t, z = _tube(o, d, radius)
+    side = jnp.where(jnp.isfinite(t) & (jnp.abs(z) <= half_length), t, INF)
+    # Only the disk facing the ray can be entered from outside: the top one for rays going down.
+    sign = jnp.where(d[:, 2] < 0, 1.0, -1.0)
+    safe = jnp.where(jnp.abs(d[:, 2]) > 1e-12, d[:, 2], -sign * 1e-12)
+    t_disk = (sign * half_length - o[..., 2]) / safe
+    p = o[..., :2] + t_disk[:, None] * d[:, :2]
+    disk = jnp.where((jnp.sum(p * p, -1) <= radius**2) & (t_disk > 0) & (jnp.abs(d[:, 2]) > 1e-12), t_disk, INF)
+    return jnp.minimum(side, disk)
 
 
 def box(o, d, size):

@@ -144,7 +144,7 @@ def _camera_id(model: mujoco.MjModel, camera: int | str) -> int:
     return int(camera)
 
 
-MAX_GRID_VERTICES = 4096  # larger plane grids (e.g. a 200 m floor in 0.5 m cells) are lit per pixel
+MAX_GRID_VERTICES = 256  # larger grids (a 200 m floor in 0.5 m cells) are lit per pixel: cells span many pixels only on small planes
 
 
 def _plane_grids(kind: np.ndarray, size: np.ndarray):

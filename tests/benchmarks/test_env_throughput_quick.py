@@ -12,7 +12,7 @@ from benchmarks import env_throughput
 @pytest.mark.slow  # a benchmark's quick mode, not a correctness check: kept out of CI's 15-minute budget
 def test_quick_mode_writes_consistent_result(tmp_path):
     out = env_throughput.main(["--quick", "--out-dir", str(tmp_path), "--jax-tasks", "minatar/breakout",
-                               "--jax-batches", "4", "--host-tasks", "minatar/breakout"])
+                               "--jax-batches", "4", "--host-tasks", "minatar/breakout", "--vision-tasks"])
     [path] = tmp_path.glob("env_throughput-*-quick.json")
     saved = json.loads(path.read_text())
     rows = saved["results"]
