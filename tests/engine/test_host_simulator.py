@@ -156,7 +156,7 @@ def test_host_studies_stay_in_one_process(tmp_path):
 
 def test_vision_maze_prefill_stores_the_recorded_position(tmp_path):
     """The host collection keeps the vision maze's (x, y) in the buffer beside the frames (for the heatmaps)."""
-    config = RunConfig(task="dmc/point_mass_maze-vision", agents=("active",), num_seeds=1, env_steps=16,
+    config = RunConfig(task="dmc/point_mass_maze-vision", backend="host", agents=("active",), num_seeds=1, env_steps=16,
                        eval_interval=16, prefill=64, batch_size=2, seq_len=16, eval_episodes=1, episode_length=20,
                        out_dir=str(tmp_path / "maze"))
     study = Study(config, progress=False)
