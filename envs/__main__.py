@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from envs.registry import get_task, paper_task_names, task_names
+from envs.registry import DMC_VISION_RENDERERS, get_task, paper_task_names, task_names
 
 
 def _action_text(action: dict) -> str:
@@ -19,10 +19,7 @@ def renderers(entry) -> dict[str, str]:
     """Backend -> what draws its image observations (tasks whose observations are drawn)."""
     if entry.suite != "dmc" or entry.obs_kind != "vision":
         return {}
-    from envs.pixels.dmc_vision import RENDERER
-
-    drawn = {"jax": RENDERER, "host": "dm_control, MuJoCo's OpenGL renderer (MUJOCO_GL)"}
-    return {backend: drawn[backend] for backend in entry.backends if backend in drawn}
+    return {backend: DMC_VISION_RENDERERS[backend] for backend in entry.backends if backend in DMC_VISION_RENDERERS}
 
 
 def list_tasks(as_json: bool) -> str:

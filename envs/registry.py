@@ -98,6 +98,8 @@ _DMC = {
 }
 _DMC_HOST = "envs.dmc_host:make_single_factory"
 _DMC_VISION_JAX = "envs.pixels.dmc_vision:make_raw"  # the proprio task's MJX physics, drawn by a JAX ray caster
+# What draws DMC vision frames on each backend (named by `python -m envs list`).
+DMC_VISION_RENDERERS = {"jax": "JAX ray caster (envs/pixels)", "host": "dm_control, MuJoCo's OpenGL renderer (MUJOCO_GL)"}
 
 _METAWORLD = ("assembly", "basketball", "button-press", "lever-pull", "peg-insert-side", "pick-place", "soccer", "window-open")
 _METAWORLD_OBS = 39

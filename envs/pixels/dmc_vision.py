@@ -24,11 +24,11 @@ from envs.core import EnvState, JaxEnv
 from envs.pixels import pose as posing
 from envs.pixels import raycast
 from envs.pixels.scene import FROM_GEOM, FROM_SITE, Scene
-from envs.registry import TASKS, TaskEntry
+from envs.registry import DMC_VISION_RENDERERS, TASKS, TaskEntry
 
 # task -> (kind, name) of the dm_control object that Playground's mocap body "target" replaces.
 TARGETS = {"reacher_hard": (FROM_GEOM, "target"), "finger_turn_hard": (FROM_SITE, "target")}
-RENDERER = "JAX ray caster (envs/pixels)"
+RENDERER = DMC_VISION_RENDERERS["jax"]
 # Shadows double a frame's cost (a second ray per pixel and light) for 0.3-1 levels of colour
 # error against dm_control (benchmarks/results/pixel_fidelity-cpu*.json): off by default.
 SHADOWS = False

@@ -117,7 +117,7 @@ def _sample_texture(scene: Scene, obj, local_point, size, footprint) -> jax.Arra
     texture = jnp.maximum(jnp.asarray(scene.texture)[obj], 0)
     images = footprint * jnp.max(scale, axis=-1)
     fade = jnp.clip((images - TEXTURE_FADE[0]) / (TEXTURE_FADE[1] - TEXTURE_FADE[0]), 0.0, 1.0)[:, None]
-    colour = (1 - fade) * textures[texture, row, col] + fade * jnp.mean(textures, axis=(1, 2))[texture]
+    colour = (1 - fade) * textures[texture, row, col] + fade * jnp.asarray(scene.texture_mean)[texture]
     return jnp.where((jnp.asarray(scene.texture)[obj] >= 0)[:, None], colour, 1.0)
 
 

@@ -77,6 +77,7 @@ class Scene:
     texture: np.ndarray  # int (N,): row of `textures`, -1 for none (planes only)
     texture_scale: np.ndarray  # float (N, 2): texture images per metre along a plane's x and y, from its corner
     textures: np.ndarray  # float (T, H, W, 3) in [0, 1]
+    texture_mean: np.ndarray  # float (T, 3): each texture's mean colour (what a distant texture fades to)
     # MuJoCo lights a plane per vertex of a grid whose cells are size[2] metres (Gouraud shading):
     # (cells along x, cells along y, first vertex row) per object, 0 cells for per-pixel lighting.
     plane_grid: np.ndarray  # int (N, 3)
@@ -123,6 +124,7 @@ class Scene:
             far=float(model.vis.map.zfar) * extent,
             texture=texture.astype(np.int32),
             textures=textures,
+            texture_mean=textures.mean(axis=(1, 2)),
             sky=_sky_table(model),
             headlight_ambient=np.asarray(model.vis.headlight.ambient, np.float32) * bool(model.vis.headlight.active),
             headlight_diffuse=np.asarray(model.vis.headlight.diffuse, np.float32) * bool(model.vis.headlight.active),
