@@ -218,38 +218,33 @@ def _plane_texture_scale(model: mujoco.MjModel, material: int, size: np.ndarray)
     return tuple(float(r / (2 * s)) if s > 0 else float(r / 2) for r, s in zip(repeat, size[:2]))
 
 
-def _geom_rows(model: mujoco.MjModel) -> list[dict]:
+def _primitive_rows(model: mujoco.MjModel, obj_type: int, source: int, types, groups, matids, rgbas, sizes) -> list[dict]:
+    """Rows of the visible geoms or sites (MuJoCo allows sites primitive types only; visible geoms
+    of other types were refused by `_refuse_unsupported`, invisible ones are skipped here)."""
     rows = []
-    for i in range(model.ngeom):
-        if model.geom_group[i] >= VISIBLE_GROUPS or int(model.geom_type[i]) not in _KIND_OF_GEOM:
+    for i, (geom_type, group, material, rgba, size) in enumerate(zip(types, groups, matids, rgbas, sizes)):
+        if group >= VISIBLE_GROUPS or int(geom_type) not in _KIND_OF_GEOM:
             continue
-        look = _appearance(model, int(model.geom_matid[i]), model.geom_rgba[i])
+        look = _appearance(model, int(material), rgba)
         if look["alpha"] <= 0:
             continue
-        kind = _KIND_OF_GEOM[int(model.geom_type[i])]
-        size = np.array(model.geom_size[i], np.float32)
-        if model.geom_type[i] == mujoco.mjtGeom.mjGEOM_SPHERE:
+        kind = _KIND_OF_GEOM[int(geom_type)]
+        size = np.array(size, np.float32)
+        if geom_type == mujoco.mjtGeom.mjGEOM_SPHERE:
             size[:] = size[0]
         scale = _plane_texture_scale(model, look["material"], size) if kind == PLANE else (0.0, 0.0)
-        rows.append(_row(kind, _OBJ_GEOM, i, FROM_GEOM, (i, -1), size, look, scale))
+        rows.append(_row(kind, obj_type, i, source, (i, -1), size, look, scale))
     return rows
+
+
+def _geom_rows(model: mujoco.MjModel) -> list[dict]:
+    return _primitive_rows(model, _OBJ_GEOM, FROM_GEOM, model.geom_type, model.geom_group, model.geom_matid,
+                           model.geom_rgba, model.geom_size)
 
 
 def _site_rows(model: mujoco.MjModel) -> list[dict]:
-    rows = []
-    for i in range(model.nsite):
-        if model.site_group[i] >= VISIBLE_GROUPS:
-            continue
-        look = _appearance(model, int(model.site_matid[i]), model.site_rgba[i])
-        if look["alpha"] <= 0:
-            continue
-        if int(model.site_type[i]) not in _KIND_OF_GEOM:
-            raise ValueError(f"site {i} has a type the ray caster does not draw")
-        size = np.array(model.site_size[i], np.float32)
-        if model.site_type[i] == mujoco.mjtGeom.mjGEOM_SPHERE:
-            size[:] = size[0]
-        rows.append(_row(_KIND_OF_GEOM[int(model.site_type[i])], _OBJ_SITE, i, FROM_SITE, (i, -1), size, look))
-    return rows
+    return _primitive_rows(model, _OBJ_SITE, FROM_SITE, model.site_type, model.site_group, model.site_matid,
+                           model.site_rgba, model.site_size)
 
 
 def _tendon_rows(model: mujoco.MjModel) -> list[dict]:
