@@ -59,8 +59,17 @@ class StudySpec:
     scale_settings: tuple[tuple[str, tuple], ...] = ()  # (scale, settings) replacing `settings` there
 
     def config(self, task: str, scale: str, out_dir: str) -> RunConfig:
-        settings = {**SCALE_SETTINGS[scale], **dict(self.settings), **dict(dict(self.scale_settings).get(scale, ()))}
-        return RunConfig(task=task, agents=self.agents, out_dir=out_dir, **settings)
+        """The scale's settings, then the study's. A scale's replay and model settings are DreamerV3's: a study of
+        another family (its `algo` setting) takes that family's run defaults and "tiny" preset in their place."""
+        own = {**dict(self.settings), **dict(dict(self.scale_settings).get(scale, ()))}
+        scale_settings = dict(SCALE_SETTINGS[scale])
+        algo = own.get("algo", RunConfig.algo)
+        if algo != RunConfig.algo:
+            from offon_jit.agents.family import family_named
+
+            scale_settings.update({**family_named(algo).run_defaults, "preset": "tiny"})
+        fields = {**scale_settings, **own, "task": task, "agents": self.agents, "out_dir": out_dir}
+        return RunConfig.from_dict(fields)
 
 
 def study_label(label: str, study: str) -> str:

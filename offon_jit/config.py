@@ -38,10 +38,15 @@ RUN_OWNED_MODEL_FIELDS = {
 }
 
 
+def _frozen(value):
+    return tuple(_frozen(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     # Defaults are the README's main job: a CPU-sized study on the quick debug task.
     task: str = "debug/point_reach"
+    algo: str = "dreamerv3"  # the agent family (offon_jit/agents/family.py): dreamerv3, dqn or sac
     agents: tuple[str, ...] = BASE_AGENTS  # any of engine/variants.py's VARIANTS
     num_seeds: int = 2
     seed: int = 0
@@ -84,7 +89,8 @@ class RunConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         overrides = self.model_overrides
         if isinstance(overrides, (list, tuple)) and all(isinstance(kv, (list, tuple)) for kv in overrides):
-            object.__setattr__(self, "model_overrides", tuple(tuple(kv) for kv in overrides))
+            # list values (JSON, e.g. SAC's hidden widths) as tuples: a config read back equals the one saved
+            object.__setattr__(self, "model_overrides", tuple(tuple(_frozen(v) for v in kv) for kv in overrides))
         self.validate()
 
     # -- validation at the edge ------------------------------------------------
@@ -145,6 +151,7 @@ class RunConfig:
         if self.sticky_prob >= 0 and entry.suite != "minatar":
             raise ConfigError("sticky_prob only applies to MinAtar tasks")
         self._validate_remedies()
+        self._validate_algo()
         self._validate_model()
 
     def _validate_data_source(self) -> None:
@@ -170,50 +177,94 @@ class RunConfig:
                     raise ConfigError(f"dataset: {name} needs the Active's world model, which a dataset does not "
                                       "have; train it with active_run")
 
-    def _validate_model(self) -> None:
-        """The preset and every --model override build a valid DreamerConfig (see `model_config`)."""
-        from offon_jit.dreamer.config import DreamerConfig, get_preset  # lazy: imports JAX
+    @property
+    def family(self):
+        """The agent family of `algo` (lazy: imports JAX)."""
+        from offon_jit.agents.family import family_named
 
-        try:
-            get_preset(self.preset)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        return family_named(self.algo)
+
+    def _validate_algo(self) -> None:
+        """A model-free family runs every variant that needs no world model or Plan2Explore ensemble."""
+        from offon_jit.agents.family import ALGOS, DEFAULT_ALGO
+
+        if self.algo not in ALGOS:
+            raise ConfigError(f"algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
+        if self.algo == DEFAULT_ALGO:
+            return
+        for name in self.agents:
+            variant = VARIANTS[name]
+            if variant.world_model != "own":
+                raise ConfigError(f"{name} uses the Active's world model, which {self.algo} does not have")
+            if variant.arm_signal == "offline":
+                raise ConfigError(f"{name} is armed by a world-model signal (offline_signal), which {self.algo} "
+                                  "does not have; passive_auto arms on its TD-error OOD ratio instead")
+        if any(w > 0 for w in self.expl_weights) or self.signal_ensemble or self.expl_decay:
+            raise ConfigError(f"expl_weights, expl_decay and signal_ensemble need DreamerV3's Plan2Explore "
+                              f"ensemble; {self.algo} has none")
+
+    def _validate_model(self) -> None:
+        """The preset and every --model override build a valid config of the family (see `model_config`)."""
+        family = self.family
+        presets = family.preset_names()
+        if self.preset not in presets:
+            raise ConfigError(f"unknown {self.algo} preset {self.preset!r}; valid presets: {', '.join(presets)}")
         overrides = self.model_overrides
         if not isinstance(overrides, tuple) or not all(
                 isinstance(kv, tuple) and len(kv) == 2 and isinstance(kv[0], str) for kv in overrides):
             raise ConfigError(f"model_overrides must be (KEY, VALUE) pairs, got {overrides!r}")
         keys = [key for key, _ in overrides]
+        owned = RUN_OWNED_MODEL_FIELDS if family.has_world_model else {"preset": RUN_OWNED_MODEL_FIELDS["preset"]}
+        fields = family.config_type.field_names()
         for key in keys:
-            if key in RUN_OWNED_MODEL_FIELDS:
-                raise ConfigError(RUN_OWNED_MODEL_FIELDS[key])
-            if key not in DreamerConfig.field_names():
-                raise ConfigError(f"--model {key}: unknown DreamerConfig field {key!r}; valid fields: "
-                                  + ", ".join(f for f in DreamerConfig.field_names() if f not in RUN_OWNED_MODEL_FIELDS))
+            if key in owned:
+                raise ConfigError(owned[key])
+            if key not in fields:
+                raise ConfigError(f"--model {key}: unknown {family.config_type.__name__} field {key!r}; valid fields: "
+                                  + ", ".join(f for f in fields if f not in owned))
         twice = sorted({key for key in keys if keys.count(key) > 1})
         if twice:
             raise ConfigError(f"--model {twice[0]} is given twice")
         try:
-            self._dreamer_config()  # the backend's default precision is valid either way: no backend start-up here
+            model_config = self._family_config()  # DreamerV3: the backend's default precision is valid either way
         except (TypeError, ValueError) as err:
             raise ConfigError(f"--model {', '.join(keys)}: {err}" if keys else str(err)) from None
+        if not family.has_world_model:
+            if self.seq_len < model_config.n_step + 1:
+                raise ConfigError(f"seq_len ({self.seq_len}) < n_step + 1 ({model_config.n_step + 1}): {self.algo}'s "
+                                  "windows would hold no complete n-step target")
+            self._check_family_spec(family, model_config)
+
+    def _check_family_spec(self, family, model_config) -> None:
+        """The family's own spec check (e.g. DQN needs discrete actions), without building parameters."""
+        import jax  # lazy: imports JAX
+
+        import envs
+
+        spec = envs.get_task(self.task).spec
+        try:
+            jax.eval_shape(lambda key: family.module.init_agent(key, spec, model_config), jax.random.PRNGKey(0))
+        except ValueError as err:
+            raise ConfigError(f"algo {self.algo} on {self.task}: {err}") from None
 
     def model_config(self):
-        """The DreamerConfig of every agent but an exploring Active: the preset plus --model overrides.
+        """The agents' model config: the family's preset plus --model overrides.
 
-        The exploring Active adds a Plan2Explore ensemble of `disag_models` heads to it. Without a
-        `precision` override the backend picks it: bf16 on GPU/TPU, f32 on CPU.
+        DreamerV3: the DreamerConfig of every agent but an exploring Active (which adds a Plan2Explore
+        ensemble of `disag_models` heads to it). Without a `precision` override the backend picks it:
+        bf16 on GPU/TPU, f32 on CPU.
         """
+        if not self.family.has_world_model:
+            return self._family_config()
         import jax  # lazy: imports JAX
 
         from offon_jit.dreamer.config import default_precision
 
-        return self._dreamer_config(precision=default_precision(jax.default_backend()))
+        return self._family_config(precision=default_precision(jax.default_backend()))
 
-    def _dreamer_config(self, **defaults):
+    def _family_config(self, **defaults):
         """The preset with `defaults`, then the --model overrides on top."""
-        from offon_jit.dreamer.config import DreamerConfig  # lazy: imports JAX
-
-        return DreamerConfig.from_preset(self.preset, **{**defaults, **dict(self.model_overrides)})
+        return self.family.config_type.from_preset(self.preset, **{**defaults, **dict(self.model_overrides)})
 
     def _validate_remedies(self) -> None:
         for name in AXIS_FIELDS:
@@ -334,6 +385,12 @@ class RunConfig:
             elif expected in (int, float, str, bool) and not (isinstance(value, expected)
                                                               and not (expected is int and isinstance(value, bool))):
                 raise ConfigError(f"config field {name}: expected {expected.__name__}, got {value!r}")
+        if base is None:  # a new config: the family's run defaults under the given fields
+            from offon_jit.agents.family import ALGOS, family_named
+
+            algo = values.get("algo", cls.algo)
+            if algo in ALGOS:
+                values = {**family_named(algo).run_defaults, **values}
         try:
             return dataclasses.replace(base or cls(), **values)
         except TypeError as err:

@@ -26,7 +26,7 @@ from offon_jit.analysis.style import (
 from offon_jit.layout import RunLayout
 from offon_jit.metrics_log import read_rows
 
-DEFAULT_PLOTS = ("score", "eval_wm_loss", "ood_ratio", "value_error", "self_generated_pct")
+DEFAULT_PLOTS = ("score", "eval_wm_loss", "eval_td_loss", "ood_ratio", "value_error", "self_generated_pct")
 PLOT_SIZE = (5.0, 3.2)
 PLOT_DPI = 120
 

@@ -16,11 +16,13 @@ from offon_jit.layout import RunLayout
 # One line of help per RunConfig field (tests/experiments/test_cli_errors.py checks every field has one).
 _HELP = {
     "task": "paper task name (python -m envs list), or one registered with envs.register",
+    "algo": "agent family: dreamerv3 (the paper's), dqn (Double DQN, discrete actions) or sac (continuous); "
+            "dqn and sac take their own defaults for the replay and schedule flags not given",
     "agents": "comma-separated agents: active, passive, tandem or a variant of engine/variants.py",
     "num_seeds": "seeds run side by side in one vmapped program",
     "seed": "the first seed (runs use seed, seed+1, ...)",
     "env_steps": "env steps per agent (agent steps summed over parallel envs)",
-    "preset": "model size (s is the paper's)",
+    "preset": "model size (DreamerV3: s is the paper's; dqn and sac: tiny)",
     "backend": "auto: JAX-native where it exists; jax; host",
     "num_envs": "parallel environments per run",
     "train_every": "one update per this many env steps (the paper: 2)",
@@ -37,7 +39,8 @@ _HELP = {
     "dataset": "a Minari dataset id or directory: the Passive agents' data instead of an Active's buffer",
     "out_dir": "the run directory (must be empty or absent; --resume continues the run in it)",
     "sticky_prob": "MinAtar sticky-action probability; < 0: the suite's (0.1)",
-    "model_overrides": "DreamerConfig field overrides as KEY=VALUE (repeatable; model-summary lists the fields)",
+    "model_overrides": "model config field overrides as KEY=VALUE (repeatable; DreamerConfig: model-summary lists "
+                       "the fields; dqn and sac: their config classes in offon_jit/agents/)",
     "expl_weights": "the Active's exploration weights w_expl (several: a vmapped hyperparameter axis)",
     "disag_models": "Plan2Explore ensemble heads (used when an exploration weight is > 0)",
     "ood_thresholds": "passive_auto OOD-ratio thresholds (several: a vmapped hyperparameter axis)",
@@ -55,11 +58,12 @@ _HELP = {
 
 def field_choices() -> dict[str, tuple]:
     """The RunConfig fields with a closed set of values, from the modules that define them."""
-    from offon_jit.dreamer.config import preset_names
+    from offon_jit.agents.family import ALGOS, family_named
     from offon_jit.engine.evaluate import POLICY_MODES
     from offon_jit.engine.offline_signals import SIGNALS
 
-    return {"preset": tuple(preset_names()), "backend": ("auto", "jax", "host"), "eval_policy": tuple(POLICY_MODES),
+    presets = tuple(dict.fromkeys(name for algo in ALGOS for name in family_named(algo).preset_names()))
+    return {"algo": ALGOS, "preset": presets, "backend": ("auto", "jax", "host"), "eval_policy": tuple(POLICY_MODES),
             "offline_signal": tuple(SIGNALS)}
 
 

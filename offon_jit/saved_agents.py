@@ -2,12 +2,13 @@
 
 Two files per run in the run directory's agents/ folder (paths from `RunLayout`):
     STEM.msgpack   the parameters (flax msgpack; the frozen-WM control reads the Active's world model here)
-    STEM.json      the manifest: which agent, seed and swept value this is, its resolved DreamerConfig
+    STEM.json      the manifest: which agent, seed and swept value this is, its family (algo) and
+                   resolved model config (DreamerConfig
                    (the precision default depends on the backend, so the value the run used is kept),
                    the env spec, and the agent's state besides its parameters (return normalisers,
                    exploration weight and decay, disagreement level, update count)
 Optimiser states are left out (twice the parameters' size, and needed only to continue training):
-a loaded agent acts and evaluates; its `opt_states` is empty. The manifest is written after the
+a loaded agent acts and evaluates; its optimiser state is empty. The manifest is written after the
 parameters and records their sha256, so a manifest always describes the parameters beside it.
 """
 
@@ -25,16 +26,16 @@ from flax import serialization
 
 from envs.spec import ActionSpec, EnvSpec
 from offon_jit.atomic import atomic_write
+from offon_jit.agents.api import init_agent
+from offon_jit.agents.family import DEFAULT_ALGO, family_named, family_of
 from offon_jit.config import RunConfig
-from offon_jit.dreamer.agent import AgentState, init_agent
-from offon_jit.dreamer.config import DreamerConfig
 from offon_jit.engine.runs import RunId, run_file_name, run_label
 from offon_jit.engine.variants import VARIANTS
 from offon_jit.layout import RunLayout
 
 MANIFEST_FORMAT = 1
 # AgentState fields kept in the params file or not at all; every other field goes into the manifest.
-NOT_IN_MANIFEST = ("params", "opt_states")
+NOT_IN_MANIFEST = ("params", "opt_states", "opt_state")  # DreamerV3's optimiser states, a model-free family's
 
 
 class SavedAgentError(ValueError):
@@ -42,8 +43,8 @@ class SavedAgentError(ValueError):
 
 
 class LoadedAgent(NamedTuple):
-    agent: AgentState  # one run (no run axis), empty opt_states
-    model_config: DreamerConfig
+    agent: object  # the family's AgentState of one run (no run axis), empty optimiser state
+    model_config: object  # the family's config
     spec: EnvSpec
     manifest: dict
 
@@ -68,14 +69,23 @@ def spec_from_json(raw: dict) -> EnvSpec:
                       "recorded_info": tuple(tuple(kv) for kv in raw["recorded_info"])})
 
 
-def _state_to_json(agent_state: AgentState) -> dict:
+def without_optimizer_state(agent_state):
+    """The agent with an empty optimiser state (DreamerV3's `opt_states`, a model-free family's `opt_state`)."""
+    return agent_state.replace(**{name: {} for name in NOT_IN_MANIFEST[1:] if hasattr(agent_state, name)})
+
+
+def _without_params(agent_state):
+    return without_optimizer_state(agent_state).replace(params={})
+
+
+def _state_to_json(agent_state) -> dict:
     """The agent's non-parameter leaves as nested lists (float32 round-trips exactly through JSON)."""
-    state = serialization.to_state_dict(agent_state.replace(params={}, opt_states={}))
+    state = serialization.to_state_dict(_without_params(agent_state))
     state = {k: v for k, v in state.items() if k not in NOT_IN_MANIFEST}
     return jax.tree_util.tree_map(lambda x: np.asarray(x).tolist(), state)
 
 
-def write_agent(layout: RunLayout, config: RunConfig, agent: str, run: RunId, agent_state: AgentState) -> pathlib.Path:
+def write_agent(layout: RunLayout, config: RunConfig, agent: str, run: RunId, agent_state) -> pathlib.Path:
     """Save one run's final agent (no run axis): the parameters, then the manifest. Returns the manifest's path."""
     from offon_jit.engine.programs import uses_host_simulator  # lazy: programs imports the env backends
 
@@ -98,6 +108,7 @@ def write_agent(layout: RunLayout, config: RunConfig, agent: str, run: RunId, ag
         "hparam": variant.hparam_name if variant.hparam else None,
         "params_file": layout.agent(stem).name,
         "params_sha256": hashlib.sha256(params).hexdigest(),
+        "algo": family_of(agent_state).name,
         "model_config": dataclasses.asdict(agent_state.config),
         "spec": spec_to_json(agent_state.spec),
         "state": _state_to_json(agent_state),
@@ -161,18 +172,28 @@ def find_manifest(layout: RunLayout, name: str, seed: int | None = None) -> dict
 
 
 # -- loading ----------------------------------------------------------------------------------------
-def _template(spec: EnvSpec, model_config: DreamerConfig) -> AgentState:
+def _template(spec: EnvSpec, model_config):
     """Shapes and dtypes of a fresh agent of this config (computes nothing)."""
     key = jax.ShapeDtypeStruct((2,), np.uint32)
-    return jax.eval_shape(lambda k: init_agent(k, spec, model_config), key).replace(opt_states={})
+    return without_optimizer_state(jax.eval_shape(lambda k: init_agent(k, spec, model_config), key))
 
 
-def _restore(path: pathlib.Path, params: dict, state: dict, template: AgentState) -> AgentState:
+def _model_config(manifest: dict):
+    """The manifest's model config, rebuilt as its family's config class (JSON lists back to tuples)."""
+    family = family_named(manifest.get("algo", DEFAULT_ALGO))  # manifests before --algo are DreamerV3's
+    raw = manifest["model_config"]
+    if not family.has_world_model:
+        raw = {key: tuple(value) if isinstance(value, list) else value for key, value in raw.items()}
+    return family.config_type(**raw)
+
+
+def _restore(path: pathlib.Path, params: dict, state: dict, template):
     """The saved leaves in the template's structure, with its dtypes; an error naming any misfit."""
     if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(template.params):
         raise SavedAgentError(f"{path}: the saved parameters do not have the modules of the manifest's model config")
     try:
-        restored = serialization.from_state_dict(template, {"params": params, "opt_states": {}, **state})
+        empty = serialization.to_state_dict(template.replace(params={}))  # the emptied optimiser state, as saved
+        restored = serialization.from_state_dict(template, {**empty, "params": params, **state})
         # the template's leaves prefix the restored tree: a saved list (e.g. disag_level) is one leaf here
         agent = jax.tree_util.tree_map(lambda like, x: np.asarray(x, like.dtype), template, restored)
     except (KeyError, TypeError, ValueError) as error:
@@ -195,7 +216,7 @@ def read_agent(layout: RunLayout, manifest: dict) -> LoadedAgent:
     if hashlib.sha256(data).hexdigest() != manifest["params_sha256"]:
         raise SavedAgentError(f"{path} does not match its manifest (sha256 differs): the two come from different saves")
     try:
-        model_config = DreamerConfig(**manifest["model_config"])
+        model_config = _model_config(manifest)
         spec = spec_from_json(manifest["spec"])
     except (TypeError, ValueError) as error:
         raise SavedAgentError(f"{manifest_file}: cannot rebuild its model config or spec: {error}") from None

@@ -149,14 +149,23 @@ def _claims_a(finals):
     return [Claim(Series("base", "active", "score"), Series("base", agent, "score")) for agent in ("passive", "tandem")]
 
 
+STEP_LOSSES = ("eval_wm_loss", "eval_td_loss")  # DreamerV3's world-model loss; a model-free family's TD loss
+
+
+def step_loss(finals, study: str) -> str:
+    """The eval step loss a study's agents report: the world model's, or the TD loss of model-free agents."""
+    return next((m for m in STEP_LOSSES if any(key[0] == study and key[2] == m for key in finals)), STEP_LOSSES[0])
+
+
 def _claims_b(finals):
     return [Claim(Series("base", agent, metric), Series("base", "active", metric))
-            for metric in ("eval_wm_loss", "ood_ratio") for agent in ("passive", "tandem")]
+            for metric in (step_loss(finals, "base"), "ood_ratio") for agent in ("passive", "tandem")]
 
 
 def _claims_c(finals):
+    loss = step_loss(finals, "splits")
     return [Claim(Series("splits", "passive", "score"), Series("splits", "passive_expert", "score")),
-            Claim(Series("splits", "passive_expert", "eval_wm_loss"), Series("splits", "passive", "eval_wm_loss"))]
+            Claim(Series("splits", "passive_expert", loss), Series("splits", "passive", loss))]
 
 
 def _claims_d(finals):
@@ -176,10 +185,11 @@ def _claims_e(finals):
 
 FINDINGS = (
     Finding("a", "The Active's final score is above the Tandem's and the Passive's (Fig. 3)", ("base",), _claims_a),
-    Finding("b", "The offline agents' (Passive, Tandem) eval world-model loss and OOD ratio are above the "
-            "Active's (Fig. 3, Fig. S14)", ("base",), _claims_b),
+    Finding("b", "The offline agents' (Passive, Tandem) eval world-model loss (model-free agents: TD loss) and OOD "
+            "ratio are above the Active's (Fig. 3, Fig. S14)", ("base",), _claims_b),
     Finding("c", "The Passive on the expert half of the Active's buffer scores below the Passive on the whole "
-            "buffer, with a higher eval world-model loss (Fig. 4)", ("splits",), _claims_c),
+            "buffer, with a higher eval world-model loss (model-free agents: TD loss) (Fig. 4)", ("splits",),
+            _claims_c),
     Finding("d", "Exploration data (w_expl = 1) narrows the Passive's and the Tandem's gap to the Active whose data "
             "they train on (Fig. 6): the per-seed gap Active - agent is larger on task-oriented data",
             ("base", "expl_data"), _claims_d),
@@ -227,7 +237,7 @@ def agent_summaries(finals: Finals, metrics: Sequence[str], roles: Mapping[str, 
     return out
 
 
-METRICS = ("score", "eval_wm_loss", "ood_ratio", "self_generated_pct")
+METRICS = ("score", *STEP_LOSSES, "ood_ratio", "self_generated_pct")
 
 
 def active_above_random(finals: Finals, random_score: float) -> dict:

@@ -21,6 +21,7 @@ DESCRIPTIVE_COLUMNS = frozenset({"agent", "label", "seed", "env_steps", "task", 
 METRIC_TITLES = {
     "score": "Episode score",
     "eval_wm_loss": "World model loss",
+    "eval_td_loss": "TD loss (model-free agents)",
     "ood_ratio": "OOD ratio",
     "value_error": "Value error V(s0) - MC return",
     "policy_input_loss": "Policy input loss",

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from envs.core import JaxEnv
 from envs.random_policy import random_actions
 from offon_jit.config import RunConfig
-from offon_jit.dreamer import agent as agent_lib
+from offon_jit.agents import api as agent_lib
 from offon_jit.engine import interaction
 from offon_jit.engine.run_state import AgentRun, split_key
 from offon_jit.engine.variants import VARIANTS, Variant

@@ -26,6 +26,12 @@ instead. Every phase is also evaluated once before its first update (env step 0,
   policy_input_loss  reconstruction error of the policy-input autoencoder on the eval
                   trajectories' latents (Eq. S2, App. A.3), when the agent has one
 
+Model-free families (agents/family.py: DQN, SAC) have no world model: their step loss is the
+TD loss they train on (each row with a complete n-step target), reported as eval_td_loss and
+replay_td_loss, and ood_ratio = eval_td_loss / replay_td_loss (the same estimator with the
+agent's own training loss); value_estimate is their V(s_0); the offline signals, the policy-input
+loss and decoded observations need a world model and are not reported.
+
 `episode_trace` records one test episode step by step (Fig. S3: reward, world-model loss
 and policy-input loss per step; Fig. S4: true and decoded observations).
 """
@@ -38,7 +44,9 @@ import jax
 import jax.numpy as jnp
 
 from envs.core import JaxEnv
-from offon_jit.dreamer import agent as agent_lib
+from offon_jit.agents import api as agent_lib
+from offon_jit.agents.family import family_of
+from offon_jit.dreamer import agent as dreamer
 from offon_jit.dreamer.world_model import world_model_outputs
 from offon_jit.engine import offline_signals
 from offon_jit.engine.transitions import make_row
@@ -92,6 +100,23 @@ def per_step_outputs(agent_state, batch, key) -> tuple[dict, object]:
     return losses, extras["post"]
 
 
+def step_losses(agent_state, batch, key):
+    """(loss terms (B, T), rows that have a loss (B, T) or None for all, latents or None) of the
+    agent's family: DreamerV3's world-model loss and posterior, a model-free family's TD loss."""
+    family = family_of(agent_state)
+    if family.has_world_model:
+        losses, post = per_step_outputs(agent_state, batch, key)
+        return losses, None, post
+    losses, valid = family.module.step_losses(agent_state, batch, key)
+    return losses, valid, None
+
+
+def loss_key(agent_state, where: str, term: str) -> str:
+    """Metric name of a step-loss term: eval_wm_loss, replay_wm_dyn, ... (DreamerV3) or eval_td_loss, ..."""
+    prefix = f"{where}_{family_of(agent_state).loss_name}"
+    return f"{prefix}_loss" if term == "total" else f"{prefix}_{term}"
+
+
 def replay_batch_count(eval_steps: int, batch_size: int, seq_len: int) -> int:
     """k: the fewest replay batches of batch_size x seq_len steps holding at least `eval_steps` steps."""
     return max(1, math.ceil(eval_steps / (batch_size * seq_len)))
@@ -104,20 +129,29 @@ def replay_wm_losses(agent_state, buffer, key, *, batch_size: int, seq_len: int,
     The batches run one after another (`lax.map`), so memory stays at one training batch.
     With `with_signals`, returns (losses, offline OOD signals) measured on the same batches."""
 
+    has_world_model = family_of(agent_state).has_world_model
+    signals = with_signals and has_world_model  # the offline signals read the world model
+
     def batch_means(batch_key):
-        sample_key, loss_key = jax.random.split(batch_key)
+        sample_key, step_key = jax.random.split(batch_key)
         batch, _ = replay.sample(buffer, sample_key, batch_size, seq_len)
-        losses, post = per_step_outputs(agent_state, batch, loss_key)
-        means = {name: value.mean() for name, value in losses.items()}
-        if not with_signals:
+        losses, valid, post = step_losses(agent_state, batch, step_key)
+        if valid is None:
+            means = {name: value.mean() for name, value in losses.items()}
+        else:  # rows without a TD target carry no loss: sums and counts, divided once at the end
+            means = {name: (jnp.where(valid, value, 0.0).sum(), valid.sum()) for name, value in losses.items()}
+        if not signals:
             return means, {}
         return means, offline_signals.batch_statistics(agent_state, batch, post, offline_signals.batch_key(batch_key))
 
     means, stats = jax.lax.map(batch_means, jax.random.split(key, num_batches))
-    losses = {name: value.mean() for name, value in means.items()}  # equal-sized batches: the mean over all steps
+    if has_world_model:
+        losses = {name: value.mean() for name, value in means.items()}  # equal-sized batches: the mean over all steps
+    else:
+        losses = {name: sums.sum() / jnp.maximum(counts.sum(), 1) for name, (sums, counts) in means.items()}
     if not with_signals:
         return losses
-    return losses, offline_signals.signals_from_batches(agent_state, stats)
+    return losses, offline_signals.signals_from_batches(agent_state, stats) if signals else {}
 
 
 def last_valid_index(valid) -> jax.Array:
@@ -144,7 +178,11 @@ def bootstrapped_returns(reward, valid, is_terminal, values, discount: float) ->
 
 
 def value_metrics(agent_state, post, rows, valid) -> dict:
-    values = agent_lib.value_estimate(agent_state, post)  # (episodes, L + 1)
+    """V(s_0) against the bootstrapped Monte-Carlo return (`post`: DreamerV3's latents, None otherwise)."""
+    if post is None:
+        values = family_of(agent_state).module.value_estimate(agent_state, rows)  # (episodes, L + 1)
+    else:
+        values = dreamer.value_estimate(agent_state, post)
     mc_return = bootstrapped_returns(rows["reward"], valid, rows["is_terminal"], values, agent_state.config.discount)
     value = values[:, 0]
     return {"value_estimate": value.mean(), "mc_return": mc_return.mean(), "value_error": (value - mc_return).mean()}
@@ -158,7 +196,7 @@ def episode_metrics(agent_state, rows, valid, key) -> dict:
     """What recorded eval episodes tell alone (no replay data): score, episode length, the world-model
     loss per term on them, and the value and policy-input analyses."""
     score = jnp.where(valid, rows["reward"], 0.0).sum(axis=1)
-    per_step, post = per_step_outputs(agent_state, rows, key)
+    per_step, has_loss, post = step_losses(agent_state, rows, key)
     metrics = {
         "score": score.mean(),
         "score_std": score.std(),
@@ -166,9 +204,9 @@ def episode_metrics(agent_state, rows, valid, key) -> dict:
         **value_metrics(agent_state, post, rows, valid),
     }
     if has_policy_autoencoder(agent_state):
-        metrics["policy_input_loss"] = masked_mean(agent_lib.policy_input_loss(agent_state, post), valid)
-    metrics.update({f"eval_wm_{k}" if k != "total" else "eval_wm_loss": masked_mean(v, valid)
-                    for k, v in per_step.items()})
+        metrics["policy_input_loss"] = masked_mean(dreamer.policy_input_loss(agent_state, post), valid)
+    loss_rows = valid if has_loss is None else valid & has_loss
+    metrics.update({loss_key(agent_state, "eval", k): masked_mean(v, loss_rows) for k, v in per_step.items()})
     return metrics
 
 
@@ -179,21 +217,23 @@ def trajectory_metrics(agent_state, rows, valid, buffer, key, *, batch_size: int
     replay_losses, signals = replay_wm_losses(agent_state, buffer, replay_key, batch_size=batch_size,
                                               seq_len=seq_len, with_signals=True,
                                               num_batches=replay_batch_count(valid.size, batch_size, seq_len))
-    metrics["ood_ratio"] = metrics["eval_wm_loss"] / replay_losses["total"]
+    metrics["ood_ratio"] = metrics[loss_key(agent_state, "eval", "total")] / replay_losses["total"]
     metrics.update(signals)
-    metrics.update({f"replay_wm_{k}" if k != "total" else "replay_wm_loss": v for k, v in replay_losses.items()})
+    metrics.update({loss_key(agent_state, "replay", k): v for k, v in replay_losses.items()})
     return metrics
 
 
 def trace_from_rows(agent_state, rows, valid, key) -> dict:
     """Step-by-step record of the first recorded episode (arrays of length episode_length + 1)."""
     rows, valid = jax.tree_util.tree_map(lambda x: x[:1], (rows, valid))
-    per_step, post = per_step_outputs(agent_state, rows, key)
-    trace = {"reward": rows["reward"][0], "wm_loss": per_step["total"][0], "valid": valid[0], "obs": rows["obs"][0]}
+    per_step, has_loss, post = step_losses(agent_state, rows, key)
+    loss = per_step["total"] if has_loss is None else jnp.where(has_loss, per_step["total"], jnp.nan)
+    trace = {"reward": rows["reward"][0], f"{family_of(agent_state).loss_name}_loss": loss[0], "valid": valid[0],
+             "obs": rows["obs"][0]}
     if has_policy_autoencoder(agent_state):
-        trace["policy_input_loss"] = agent_lib.policy_input_loss(agent_state, post)[0]
-    if agent_state.spec.is_image:
-        trace["decoded"] = agent_lib.decode_observation(agent_state, post)[0]
+        trace["policy_input_loss"] = dreamer.policy_input_loss(agent_state, post)[0]
+    if agent_state.spec.is_image and post is not None:
+        trace["decoded"] = dreamer.decode_observation(agent_state, post)[0]
     if "position" in rows:  # recorded by the vision maze (heatmaps)
         trace["position"] = rows["position"][0]
     return trace

@@ -28,7 +28,7 @@ import numpy as np
 
 import envs
 from offon_jit.config import ConfigError, RunConfig
-from offon_jit.dreamer import agent as agent_lib
+from offon_jit.agents import api as agent_lib
 from offon_jit.engine import chunks, evaluate as evaluate_lib, interaction, salts
 from offon_jit.engine.phases import Phase
 from offon_jit.engine.placement import RunPlacement

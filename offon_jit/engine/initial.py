@@ -8,12 +8,13 @@ agents learn the task reward) and the replay schema.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 
 from envs.spec import EnvSpec
 from offon_jit.config import RunConfig
-from offon_jit.dreamer import agent as agent_lib
+from offon_jit.agents import api as agent_lib
 from offon_jit.engine import interaction, offline_signals, salts
 from offon_jit.engine.chunks import copy_world_model
 from offon_jit.engine.run_state import AgentRun, new_run
@@ -26,16 +27,19 @@ from offon_jit.replay import buffer as replay
 class StudyModels:
     config: RunConfig
     spec: EnvSpec
-    model_config: agent_lib.DreamerConfig  # every agent but an exploring Active (see `config_for`)
-    active_model_config: agent_lib.DreamerConfig
-    signal_model_config: agent_lib.DreamerConfig  # with a Plan2Explore ensemble it never acts on
+    # The family's config (DreamerConfig, or a model-free family's: agents/family.py)
+    model_config: Any  # every agent but an exploring Active (see `config_for`)
+    active_model_config: Any
+    signal_model_config: Any  # DreamerV3 with a Plan2Explore ensemble it never acts on
 
     @classmethod
     def create(cls, config: RunConfig, spec: EnvSpec) -> "StudyModels":
         """An exploring Active learns the disagreement reward (with the decay rule when expl_decay > 0);
         with `signal_ensemble` every other agent trains an ensemble it does not act on (for the
-        offline disagreement signal); otherwise agents have no ensemble."""
+        offline disagreement signal); otherwise agents have no ensemble. Model-free families have none."""
         plain = config.model_config()
+        if not config.family.has_world_model:
+            return cls(config, spec, plain, plain, plain)
         signal_only = plain.replace(disag_models=config.disag_models, disag_reward=False)
         model_config = signal_only if config.signal_ensemble else plain
         explores = any(w > 0 for w in config.expl_weights)
@@ -43,7 +47,7 @@ class StudyModels:
                   if explores else model_config)
         return cls(config, spec, model_config, active, signal_only)
 
-    def config_for(self, name: str) -> agent_lib.DreamerConfig:
+    def config_for(self, name: str):
         """A non-Active agent's model: the study's, or one with a signal-only ensemble for a variant armed by the
         ensemble's disagreement (which trains exactly as the plain agent does, so nothing else changes)."""
         variant = VARIANTS[name]

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from envs.core import JaxEnv
-from offon_jit.dreamer import agent as agent_lib
+from offon_jit.agents import api as agent_lib
 from offon_jit.engine.run_state import AgentRun
 from offon_jit.engine.transitions import make_row
 from offon_jit.replay import buffer as replay

@@ -17,7 +17,7 @@ from flax import struct
 
 @struct.dataclass
 class AgentRun:
-    agent: Any  # dreamer AgentState: params, optimiser states, normaliser, counters
+    agent: Any  # the agent family's AgentState (agents/family.py): params, optimiser state, counters
     buffer: Any  # ReplayBuffer or None
     env_state: Any  # batched EnvState (num_envs) or None for agents that never interact
     policy_carry: Any  # recurrent policy state for env_state, or None

@@ -39,6 +39,7 @@ from offon_jit.engine.variants import VARIANTS
 from offon_jit.layout import RunLayout
 from offon_jit.metrics_log import METRICS_JSONL, TIMING_COLUMNS, MetricsWriter, read_rows, row_label, truncate_rows, write_rows
 from offon_jit.plots import plot_run
+from offon_jit.saved_agents import without_optimizer_state
 
 
 class TrainingDivergedError(RuntimeError):
@@ -253,7 +254,8 @@ class Study:
         """Keep what outlives the phase: every agent's final parameters, the Active's buffers, traces."""
         phase, local = program.phase, self.local_runs(program.phase)
         for agent in phase.agents:
-            self.files.save_agents(agent, local, program.placement.to_local(state[agent].agent.replace(opt_states={})))
+            final = without_optimizer_state(state[agent].agent)
+            self.files.save_agents(agent, local, program.placement.to_local(final))
         if phase.is_active:
             self.files.save_active_buffers(local, program.placement.to_local(state["active"].buffer))
         if self.config.record_traces:
@@ -348,7 +350,8 @@ def _summary(config: RunConfig, rows: list[dict], wall: float, timings: dict, nu
         last = [r for r in rows if row_label(r) == label and r["env_steps"] == config.env_steps]
         if last:
             final[label] = {key + "_mean": float(np.mean([r[key] for r in last]))
-                            for key in ("score", "eval_wm_loss", "value_error", "self_generated_pct") if key in last[0]}
+                            for key in ("score", "eval_wm_loss", "eval_td_loss", "value_error", "self_generated_pct")
+                            if key in last[0]}
     steps = config.env_steps * num_runs
     return {"wall_time_s": wall, "phase_time_s": timings, "env_steps_all_agents_and_seeds": steps,
             "env_steps_per_s": steps / wall if wall else None, "final": final}

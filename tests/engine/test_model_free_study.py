@@ -1,0 +1,109 @@
+"""The engine's equivalences for the model-free families (issue 18): DQN on MinAtar, SAC on a continuous task.
+
+Per family one tiny study (Active with a lock-step Tandem, then a Passive; 2 seeds, 2 chunks) runs
+once; the tests compare it with a single-seed run, a Tandem replayed from its batch-index log, the
+Active's saved buffers and a copy killed mid-way and resumed.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+from offon_jit.config import ConfigError, RunConfig
+from offon_jit.engine.study import Study
+from offon_jit.metrics_log import read_rows
+from offon_jit.replay import load_buffer
+from tests.engine.compare import assert_rows_close, assert_trees_close, run_keeping_final_states
+from tests.engine.test_run_directories import SimulatedKill, kill_at, sharing_programs
+
+FAMILIES = {
+    "dqn": dict(task="minatar/breakout", episode_length=40,
+                model_overrides=(("hidden", 32), ("conv_channels", 4))),
+    "sac": dict(task="debug/point_reach", episode_length=16, model_overrides=(("hidden", (16, 16)),)),
+}
+SMALL = dict(num_seeds=2, env_steps=64, eval_interval=32, prefill=32, batch_size=4, eval_episodes=2, num_envs=4,
+             train_every=4, agents=("active", "tandem", "passive"))
+
+
+def small_config(root, algo, name, **changes) -> RunConfig:
+    return RunConfig.from_dict({"algo": algo, **FAMILIES[algo], **SMALL, "out_dir": str(root / f"{algo}_{name}"),
+                                **changes})
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def study(request, tmp_path_factory):
+    algo = request.param
+    root = tmp_path_factory.mktemp(algo)
+    return (algo, root) + run_keeping_final_states(small_config(root, algo, "full"))
+
+
+def test_study_writes_td_metrics(study):
+    algo, _, run, summary, _ = study
+    rows = read_rows(run.run_dir)
+    assert len(rows) == 3 * 2 * 3  # agents x seeds x eval points
+    for row in rows:
+        assert np.isfinite(row["score"]) and row["eval_td_loss"] >= 0 and row["replay_td_loss"] > 0
+        assert np.isfinite(row["ood_ratio"]) and np.isfinite(row["value_error"]) and "eval_wm_loss" not in row
+        assert row["train_steps"] == row["env_steps"] // SMALL["train_every"]
+    assert (run.run_dir / "plots" / "eval_td_loss.png").stat().st_size > 1000
+    assert summary["final"].keys() == {"active", "passive", "tandem"}
+
+
+def test_passive_buffer_unchanged_by_training(study):
+    _, _, run, _, finals = study
+    passive = finals["passive"]["passive"]
+    for seed in range(SMALL["num_seeds"]):
+        saved = load_buffer(run.run_dir / "buffers" / f"active_seed{seed}.npz")
+        for name, array in saved.data.items():
+            np.testing.assert_array_equal(np.asarray(passive.buffer.data[name][seed]), np.asarray(array))
+        assert int(passive.buffer.num_added[seed]) == int(saved.num_added)
+
+
+def test_tandem_lock_step_equals_replay_from_log(study):
+    algo, root, run, _, finals = study
+    replay, _, replay_finals = run_keeping_final_states(
+        small_config(root, algo, "replay", agents=("tandem",), active_run=str(run.run_dir)))
+    assert_trees_close(finals["active"]["tandem"].agent.params, replay_finals["tandem"]["tandem"].agent.params)
+    rows_lock = [r for r in read_rows(run.run_dir) if r["agent"] == "tandem"]
+    # The replay-batch loss samples the buffer as it is at the eval point (growing in lock-step, final when replaying).
+    assert_rows_close(rows_lock, read_rows(replay.run_dir), skip=("replay_td", "ood_ratio"))
+
+
+def test_vmapped_seed_equals_single_seed_run(study):
+    algo, root, run, _, finals = study
+    single, _, single_finals = run_keeping_final_states(
+        small_config(root, algo, "single", num_seeds=1, seed=1, agents=("active",)))
+    seed1 = jax.tree_util.tree_map(lambda x: x[1:2], finals["active"]["active"].agent.params)
+    assert_trees_close(seed1, single_finals["active"]["active"].agent.params)
+    rows = [r for r in read_rows(run.run_dir) if r["agent"] == "active" and r["seed"] == 1]
+    assert_rows_close(rows, read_rows(single.run_dir))
+
+
+def test_killed_in_passive_phase_resumes_to_the_uninterrupted_outputs(study, monkeypatch):
+    algo, root, run, _, _ = study
+    killed = small_config(root, algo, "killed")
+    with monkeypatch.context() as patch:
+        kill_at(patch, Study, "run_chunk", 4)  # chunks 1-2: the Active phase, 3-4: the Passive's
+        with pytest.raises(SimulatedKill):
+            sharing_programs(killed, run).run()
+    sharing_programs(killed, run).run(resume=True)
+    expected, resumed = read_rows(run.run_dir), read_rows(killed.run_dir)
+    assert len(resumed) == len(expected)
+    assert_rows_close(resumed, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("agents,problem", [
+    (("active", "tandem_same_wm"), "world model"),
+    (("active", "passive_frozen_wm"), "world model"),
+    (("active", "passive_offline_auto"), "offline_signal"),
+])
+def test_world_model_variants_refuse_model_free_families(tmp_path, agents, problem):
+    with pytest.raises(ConfigError, match=problem):
+        small_config(tmp_path, "dqn", "refused", agents=agents)
+
+
+def test_family_refuses_a_task_it_cannot_act_in(tmp_path):
+    with pytest.raises(ConfigError, match="algo dqn on debug/point_reach"):
+        small_config(tmp_path, "dqn", "continuous", task="debug/point_reach")
+    with pytest.raises(ConfigError, match="Plan2Explore"):
+        small_config(tmp_path, "sac", "explore", expl_weights=(0.5,))
