@@ -108,6 +108,37 @@ def _entry(name, title, paper_tasks, studies, render, source, stand_in=SMOKE_TAS
     return Experiment(name, title, paper_tasks, studies, render, stand_ins=stand_ins, paper_source=source, **kwargs)
 
 
+# Beyond the paper (its Q2: "other RL methods"): the same agents for the model-free families (offon_jit/agents).
+# One study per family trains what findings (a) and (c) read; it runs its family's own tasks at every scale
+# (no stand-ins: DQN needs discrete actions, SAC continuous ones) with the family's replay defaults
+# (experiments/spec.py), 5 seeds: the families are cheap enough for the power.
+MODEL_FREE_TASKS = {"dqn": ("minatar/breakout", "minatar/space_invaders"), "sac": ("dmc/cheetah_run-proprio",)}
+MODEL_FREE_EVIDENCE_STEPS = {"dqn": 100_000, "sac": 20_000}  # env steps per agent at the evidence scales
+
+
+def model_free_study(algo: str) -> StudySpec:
+    steps = MODEL_FREE_EVIDENCE_STEPS[algo]
+    evidence = (("num_seeds", 5), ("env_steps", steps), ("eval_interval", steps // 10), ("eval_episodes", 8))
+    return StudySpec(f"core_{algo}", ("active", "passive", "tandem", "passive_expert"), (("algo", algo),),
+                     scale_settings=tuple((scale, (("algo", algo), *evidence)) for scale in EVIDENCE_SCALES))
+
+
+def model_free_entries(algo: str, title: str) -> tuple[Experiment, ...]:
+    """fig3_<algo> (curves) and evidence_<algo> (findings (a) and (c) with intervals and verdicts)."""
+    study, tasks = model_free_study(algo), MODEL_FREE_TASKS[algo]
+    own = {"smoke": {task: task for task in tasks}}
+    source = "not a paper figure: the paper's closing question ('We plan to extend our experiments to other RL methods')"
+    metrics = ("score", "eval_td_loss", "ood_ratio")
+    return (
+        _entry(f"fig3_{algo}", f"Beyond the paper (Q2): episode score, eval TD loss and OOD ratio of Active, Passive "
+               f"and Tandem {title} agents", tasks, (study,), "curves", source, stand_ins=own, labels=BASE_LABELS,
+               metrics=metrics),
+        _entry(f"evidence_{algo}", f"Beyond the paper (Q2): findings (a) and (c) for {title} agents, with 95% "
+               "intervals and verdicts", tasks, (study,), "evidence", source, stand_ins=own, metrics=metrics,
+               options=(("roles", (("base", study.name), ("splits", study.name))),)),
+    )
+
+
 NOT_NAMED = "the paper's text does not name {}: unverified (only the figure's panel titles would settle it)"
 # Figs. S10-S17 and Table S2 cover all 31 tasks; the smoke and cpu scales run the JAX-native maze as itself.
 ALL_TASK_STAND_INS = {scale: {**mapping, MAZE_PROPRIO: MAZE_PROPRIO} for scale, mapping in smoke(TABLE_S2_TASKS).items()}
@@ -251,4 +282,6 @@ EXPERIMENTS = {e.name: e for e in (
            "Fig. S17 caption: 'World model loss of 31 tasks using agents with pure exploration rewards'; "
            + ALL_31, stand_ins=ALL_TASK_STAND_INS, metrics=("eval_wm_loss",), labels=EXPL_LABELS,
            options=WIDE_GRID),
+    *model_free_entries("dqn", "Double DQN (MinAtar)"),
+    *model_free_entries("sac", "SAC (DMC proprio)"),
 )}

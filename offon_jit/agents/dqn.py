@@ -2,12 +2,14 @@
 
 Pure functions over an `AgentState` (agents/family.py), all jit- and vmap-able over a leading seed
 axis. params = {"online": Q network, "target": its hard copy}. Each update regresses
-Q_online(s_t, a_t) on the n-step Double DQN target (nstep.nstep_targets)
+Q_online(s_t, a_t) on the n-step Double DQN target (nstep.nstep_bootstrap)
 
     G_t = sum_k discount^(k-1) r_{t+k} + discount^m Q_target(s_{t+m}, argmax_a Q_online(s_{t+m}, a))
 
 (the online net picks the bootstrap action, the target net values it: van Hasselt et al. 2016),
-with a Huber loss averaged over the rows whose target is complete. Settings: dqn_config.py.
+with a Huber loss averaged over the rows whose target is complete. Only the first T - n rows of a
+window of T train (`trained_rows`: row 0 of the default n + 1 rows), and Q is computed only at
+those rows and the rows that bootstrap them. Settings: dqn_config.py.
 Acting is epsilon-greedy on Q_online; epsilon follows a linear schedule in UPDATES (the policy
 has no env-step counter): env steps = prefill + updates * train_every.
 """
@@ -45,7 +47,7 @@ RUN_DEFAULTS = {
 }
 
 __all__ = [
-    "CONFIG", "PRESETS", "RUN_DEFAULTS", "AgentState", "DQNConfig", "double_q_targets", "epsilon",
+    "CONFIG", "PRESETS", "RUN_DEFAULTS", "AgentState", "DQNConfig", "double_q_value", "epsilon",
     "init_agent", "initial_policy_carry", "mix_agents", "policy_step", "q_values", "step_losses",
     "train_step", "value_estimate",
 ]  # fmt: skip
@@ -169,25 +171,40 @@ def policy_step(state: AgentState, carry, obs, is_first, key, mode: str):
     return jnp.where(jax.random.uniform(coin_key, (batch,)) < eps, random, greedy), carry
 
 
-def double_q_targets(q_online, q_target, batch: dict, discount: float, n: int):
-    """(target, valid), both (B, T): n-step returns bootstrapped by Q_target(s, argmax_a Q_online(s, a))."""
+def double_q_value(q_online, q_target) -> jax.Array:
+    """Double DQN's bootstrap value: the target network's Q of the online network's greedy action."""
     greedy = jnp.argmax(q_online, -1)
-    next_value = jnp.take_along_axis(q_target, greedy[..., None], -1)[..., 0]
-    return nstep.nstep_targets(
-        batch["reward"].astype(jnp.float32), batch["is_first"].astype(bool), batch["is_terminal"].astype(bool),
-        next_value, discount, n,
-    )  # fmt: skip
+    return jnp.take_along_axis(q_target, greedy[..., None], -1)[..., 0]
+
+
+def trained_rows(window: int, n: int) -> int:
+    """Rows of a window that train: those whose n-step horizon lies inside it (row 0 of an n + 1 window).
+
+    Each sampled window is then one uniformly drawn transition (a row near an episode's end is not
+    counted again from later positions), and the networks see only the rows a target reads."""
+    return window - n
 
 
 def _td_rows(online_params, state: AgentState, batch: dict):
-    """Per-row Huber TD loss (0 on rows without a target), valid rows, and scalar diagnostics."""
-    config = state.config
-    q_all = _network(config, state.spec).apply(online_params, batch["obs"])  # (B, T, A)
-    q_next = sg(q_values(state, batch["obs"], "target"))
-    target, valid = double_q_targets(sg(q_all), q_next, batch, config.discount, config.n_step)
-    q_taken = jnp.sum(q_all * batch["action"].astype(jnp.float32), -1)
-    loss = jnp.where(valid, optax.huber_loss(q_taken, sg(target), delta=config.huber_delta), 0.0)
-    return loss, valid, {"q_taken": q_taken, "td_target": target}
+    """Per-row Huber TD loss (0 on rows without a target, and on the last n rows, which do not train),
+    valid rows, and scalar diagnostics. Q is computed only at the trained rows and their bootstrap rows."""
+    config, spec = state.config, state.spec
+    window = batch["obs"].shape[1]
+    rows = trained_rows(window, config.n_step)
+    partial, boot_row, weight, valid = nstep.nstep_bootstrap(
+        batch["reward"].astype(jnp.float32), batch["is_first"].astype(bool), batch["is_terminal"].astype(bool),
+        config.discount, config.n_step,
+    )  # fmt: skip
+    partial, boot_row, weight, valid = (x[:, :rows] for x in (partial, boot_row, weight, valid))
+    boot_obs = jax.vmap(lambda obs, row: obs[row])(batch["obs"], boot_row)  # (B, rows, *obs_shape)
+    network = _network(config, spec)
+    q_now = network.apply(online_params, batch["obs"][:, :rows])
+    next_value = double_q_value(sg(network.apply(online_params, boot_obs)), q_values(state, boot_obs, "target"))
+    target = sg(partial + weight * next_value)
+    q_taken = jnp.sum(q_now * batch["action"][:, :rows].astype(jnp.float32), -1)
+    loss = jnp.where(valid, optax.huber_loss(q_taken, target, delta=config.huber_delta), 0.0)
+    pad = lambda x, fill: jnp.concatenate([x, jnp.full((x.shape[0], window - rows), fill, x.dtype)], 1)  # noqa: E731
+    return pad(loss, 0.0), pad(valid, False), {"q_taken": pad(q_taken, 0.0), "td_target": pad(target, 0.0)}
 
 
 def _masked_mean(x, valid):

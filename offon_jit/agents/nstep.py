@@ -25,11 +25,12 @@ def _ahead(x, k: int, fill):
     return jnp.concatenate([x[..., k:], pad], axis=-1)
 
 
-def nstep_targets(reward, is_first, is_terminal, next_value, discount: float, n: int):
-    """(target, valid) of every row's transition, both with the inputs' (..., T) shape.
+def nstep_bootstrap(reward, is_first, is_terminal, discount: float, n: int):
+    """Every row's n-step target without the bootstrap value: (partial, row, weight, valid), each (..., T).
 
-    `next_value[..., t]` is the bootstrap value V(obs_t) (a target network's estimate); it
-    is read only at rows t+1..t+n. `n` is a static Python int >= 1.
+    G_t = partial_t + weight_t * V(obs at row_t): partial is the discounted reward sum, row the window row
+    whose value bootstraps it (t + m), weight discount^m, or 0 after a termination. An agent can evaluate
+    V at these rows alone. `n` is a static Python int >= 1.
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n-step returns need an int n >= 1, got {n!r}")
@@ -37,7 +38,8 @@ def nstep_targets(reward, is_first, is_terminal, next_value, discount: float, n:
     position = jnp.arange(length)
     going = ~_ahead(is_first, 1, True)  # the transition of row t exists
     partial = jnp.zeros(reward.shape, jnp.float32)
-    target = jnp.zeros(reward.shape, jnp.float32)
+    row = jnp.broadcast_to(position, reward.shape).astype(jnp.int32)  # a valid index where nothing bootstraps
+    weight = jnp.zeros(reward.shape, jnp.float32)
     valid = jnp.zeros(reward.shape, bool)
     scale = 1.0
     for k in range(1, n + 1):
@@ -47,8 +49,18 @@ def nstep_targets(reward, is_first, is_terminal, next_value, discount: float, n:
         next_first = _ahead(is_first, k + 1, True)  # True past the window: the episode may go on
         seen_end = terminal | (next_first & (position + k + 1 < length))
         stop = going & (terminal | next_first | (k == n))
-        bootstrap = jnp.where(terminal, 0.0, scale * _ahead(next_value, k, 0.0))
-        target = jnp.where(stop, partial + bootstrap, target)
+        row = jnp.where(stop, jnp.minimum(position + k, length - 1), row)
+        weight = jnp.where(stop, jnp.where(terminal, 0.0, scale), weight)
         valid = valid | (stop & (seen_end | (k == n)))
         going = going & ~stop
-    return target, valid
+    return partial, row, weight, valid
+
+
+def nstep_targets(reward, is_first, is_terminal, next_value, discount: float, n: int):
+    """(target, valid) of every row's transition, both with the inputs' (..., T) shape.
+
+    `next_value[..., t]` is the bootstrap value V(obs_t) (a target network's estimate); it
+    is read only at rows t+1..t+n. `n` is a static Python int >= 1.
+    """
+    partial, row, weight, valid = nstep_bootstrap(reward, is_first, is_terminal, discount, n)
+    return partial + weight * jnp.take_along_axis(next_value, row, axis=-1), valid

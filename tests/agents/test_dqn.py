@@ -67,24 +67,35 @@ def check_chain(target, valid):
         assert float(target[0, row]) == pytest.approx(expected, abs=1e-5), row
 
 
+def chain_targets(next_value):
+    return nstep.nstep_targets(CHAIN["reward"], CHAIN["is_first"], CHAIN["is_terminal"], next_value, 0.5, 3)
+
+
 def test_nstep_targets_match_hand_computed_chain():
     same = jnp.stack([CHAIN_V, CHAIN_V - 1.0], -1)  # online and target agree: action 0, value V
-    check_chain(*dqn.double_q_targets(same, same, CHAIN, 0.5, 3))
+    check_chain(*chain_targets(dqn.double_q_value(same, same)))
+    # The bootstrap row and weight of each valid row: terminations weigh 0, truncations discount^m.
+    _, row, weight, _ = nstep.nstep_bootstrap(CHAIN["reward"], CHAIN["is_first"], CHAIN["is_terminal"], 0.5, 3)
+    for start, (expected_row, expected_weight) in {0: (2, 0.0), 1: (2, 0.0), 3: (5, 0.25), 4: (5, 0.5),
+                                                   6: (9, 0.125)}.items():
+        assert (int(row[0, start]), float(weight[0, start])) == (expected_row, expected_weight), start
 
 
 def test_bootstrap_uses_online_argmax_and_target_value():
     # The online net prefers action 1 everywhere; the target net values action 0 far higher.
     q_online = jnp.broadcast_to(jnp.array([0.0, 1.0]), (1, 10, 2))
     q_target = jnp.stack([CHAIN_V + 100.0, CHAIN_V], -1)
-    check_chain(*dqn.double_q_targets(q_online, q_target, CHAIN, 0.5, 3))
+    check_chain(*chain_targets(dqn.double_q_value(q_online, q_target)))
     # Plain DQN (target argmax) or swapped roles bootstrap differently: the check above discriminates.
-    for wrong in (jnp.max(q_target, -1), q_target[..., 0]):
-        target, _ = nstep.nstep_targets(CHAIN["reward"], CHAIN["is_first"], CHAIN["is_terminal"], wrong, 0.5, 3)
+    for wrong in (jnp.max(q_target, -1), dqn.double_q_value(q_target, q_online)):
+        target, _ = chain_targets(wrong)
         assert float(target[0, 6]) != pytest.approx(CHAIN_TARGET[6])
 
 
 def test_step_losses_bootstrap_with_online_argmax_and_target_network():
-    # An agent whose target network is another agent's online network: the two disagree.
+    """Computed from Q at the trained rows and their bootstrap rows alone, the loss equals the all-rows
+    Double DQN target on the first T - n rows. The agent's target network is another agent's online
+    network: the two disagree."""
     state = dqn.init_agent(jax.random.PRNGKey(0), VECTOR_SPEC, SMALL)
     other = dqn.init_agent(jax.random.PRNGKey(1), VECTOR_SPEC, SMALL)
     state = state.replace(params={"online": state.params["online"], "target": other.params["online"]})
@@ -92,13 +103,19 @@ def test_step_losses_bootstrap_with_online_argmax_and_target_network():
     losses, valid = step_losses(state, batch, jax.random.PRNGKey(3))
     q_online, q_target = q_values(state, batch["obs"], "online"), q_values(state, batch["obs"], "target")
     assert not np.array_equal(np.argmax(q_online, -1), np.argmax(q_target, -1))  # they disagree somewhere
-    target, expected_valid = dqn.double_q_targets(q_online, q_target, batch, SMALL.discount, SMALL.n_step)
+    def targets(online, target):
+        return nstep.nstep_targets(batch["reward"], batch["is_first"], batch["is_terminal"],
+                                   dqn.double_q_value(online, target), SMALL.discount, SMALL.n_step)
+
+    target, expected_valid = targets(q_online, q_target)
+    trained = dqn.trained_rows(batch["obs"].shape[1], SMALL.n_step)
+    expected_valid = expected_valid.at[:, trained:].set(False)  # the last n rows do not train
     q_taken = jnp.sum(q_online * batch["action"], -1)
     expected = jnp.where(expected_valid, optax.huber_loss(q_taken, target, delta=1.0), 0.0)
     np.testing.assert_array_equal(np.asarray(valid), np.asarray(expected_valid))
     assert valid.any() and not valid.all()
     np.testing.assert_allclose(losses["total"], expected, rtol=1e-5, atol=1e-6)
-    swapped, _ = dqn.double_q_targets(q_target, q_online, batch, SMALL.discount, SMALL.n_step)
+    swapped, _ = targets(q_target, q_online)
     assert not np.allclose(np.where(valid, swapped, 0.0), np.where(valid, target, 0.0))
 
 
