@@ -113,7 +113,7 @@ def _entry(name, title, paper_tasks, studies, render, source, stand_in=SMOKE_TAS
 # (no stand-ins: DQN needs discrete actions, SAC continuous ones) with the family's replay defaults
 # (experiments/spec.py), 5 seeds: the families are cheap enough for the power.
 MODEL_FREE_TASKS = {"dqn": ("minatar/breakout", "minatar/space_invaders"), "sac": ("dmc/cheetah_run-proprio",)}
-MODEL_FREE_EVIDENCE_STEPS = {"dqn": 100_000, "sac": 20_000}  # env steps per agent at the evidence scales
+MODEL_FREE_EVIDENCE_STEPS = {"dqn": 50_000, "sac": 10_000}  # env steps per agent at the evidence scales (CPU-sized)
 
 
 def model_free_study(algo: str) -> StudySpec:

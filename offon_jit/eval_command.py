@@ -200,8 +200,10 @@ def evaluate_saved_agent(run_dir, agent: str, seed: int | None = None, episodes:
     result.update({k: (v.tolist() if np.ndim(v) else float(v)) for k, v in metrics.items()})
     if video is not None:
         shown = trace["valid"]  # the first episode's steps up to and including its last
-        frames = video_lib.side_by_side({"environment": trace["obs"][shown],
-                                         "world model (decoded)": trace["decoded"][shown]})
+        panels = {"environment": trace["obs"][shown]}
+        if "decoded" in trace:  # DreamerV3's world model beside it; model-free agents have none
+            panels["world model (decoded)"] = trace["decoded"][shown]
+        frames = video_lib.side_by_side(panels)
         result["video"] = str(video_lib.write_video(video, frames, fps))
         result["video_frames"] = int(shown.sum())
     return result

@@ -100,13 +100,18 @@ def per_step_outputs(agent_state, batch, key) -> tuple[dict, object]:
     return losses, extras["post"]
 
 
-def step_losses(agent_state, batch, key):
+def step_losses(agent_state, batch, key, recorded=None):
     """(loss terms (B, T), rows that have a loss (B, T) or None for all, latents or None) of the
-    agent's family: DreamerV3's world-model loss and posterior, a model-free family's TD loss."""
+    agent's family: DreamerV3's world-model loss and posterior, a model-free family's TD loss.
+
+    `recorded` (B, T) marks the rows of eval episodes up to each one's last step: a TD target must not
+    read the rows after it (a finished env's undefined steps), so for it they start new episodes."""
     family = family_of(agent_state)
     if family.has_world_model:
         losses, post = per_step_outputs(agent_state, batch, key)
         return losses, None, post
+    if recorded is not None:
+        batch = {**batch, "is_first": batch["is_first"] | ~recorded}
     losses, valid = family.module.step_losses(agent_state, batch, key)
     return losses, valid, None
 
@@ -196,7 +201,7 @@ def episode_metrics(agent_state, rows, valid, key) -> dict:
     """What recorded eval episodes tell alone (no replay data): score, episode length, the world-model
     loss per term on them, and the value and policy-input analyses."""
     score = jnp.where(valid, rows["reward"], 0.0).sum(axis=1)
-    per_step, has_loss, post = step_losses(agent_state, rows, key)
+    per_step, has_loss, post = step_losses(agent_state, rows, key, valid)
     metrics = {
         "score": score.mean(),
         "score_std": score.std(),
@@ -226,7 +231,7 @@ def trajectory_metrics(agent_state, rows, valid, buffer, key, *, batch_size: int
 def trace_from_rows(agent_state, rows, valid, key) -> dict:
     """Step-by-step record of the first recorded episode (arrays of length episode_length + 1)."""
     rows, valid = jax.tree_util.tree_map(lambda x: x[:1], (rows, valid))
-    per_step, has_loss, post = step_losses(agent_state, rows, key)
+    per_step, has_loss, post = step_losses(agent_state, rows, key, valid)
     loss = per_step["total"] if has_loss is None else jnp.where(has_loss, per_step["total"], jnp.nan)
     trace = {"reward": rows["reward"][0], f"{family_of(agent_state).loss_name}_loss": loss[0], "valid": valid[0],
              "obs": rows["obs"][0]}

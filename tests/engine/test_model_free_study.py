@@ -107,3 +107,48 @@ def test_family_refuses_a_task_it_cannot_act_in(tmp_path):
         small_config(tmp_path, "dqn", "continuous", task="debug/point_reach")
     with pytest.raises(ConfigError, match="Plan2Explore"):
         small_config(tmp_path, "sac", "explore", expl_weights=(0.5,))
+
+
+def test_saved_agent_reloads_and_reproduces_the_last_evaluation(study, tmp_path):
+    """`offon-jit eval` on a model-free agent: the saved final agent is the trained one, its evaluation
+    repeats the study's last row, and an image task films the environment alone (no world model)."""
+    from offon_jit import saved_agents
+    from offon_jit.eval_command import evaluate_saved_agent
+
+    algo, _, run, _, finals = study
+    loaded = saved_agents.load_agent(run.run_dir, "tandem", 1)
+    expected = jax.tree_util.tree_map(lambda x: np.asarray(x)[1], finals["active"]["tandem"].agent.params)
+    assert_trees_close(loaded.agent.params, expected, rtol=0, atol=0)
+    assert loaded.manifest["algo"] == algo and loaded.model_config == run.config.model_config()
+    video = tmp_path / "episode.mp4" if loaded.spec.is_image else None
+    result = evaluate_saved_agent(run.run_dir, "tandem", seed=1, video=video)
+    row = next(r for r in read_rows(run.run_dir)
+               if r["agent"] == "tandem" and r["seed"] == 1 and r["env_steps"] == SMALL["env_steps"])
+    assert result["score"] == row["score"]
+    np.testing.assert_allclose(result["eval_td_loss"], row["eval_td_loss"], rtol=1e-5)
+    if video is not None:
+        assert video.stat().st_size > 1000
+
+
+def test_eval_td_loss_reads_no_row_after_an_episode_ends():
+    """Eval rollouts keep stepping a finished env (its rows are undefined and masked): no TD target may read them."""
+    from envs.spec import ActionSpec, EnvSpec
+    from offon_jit.agents import dqn
+    from offon_jit.engine import evaluate
+
+    spec = EnvSpec("synthetic/vector", (4,), "float32", ActionSpec("discrete", 3), 100)
+    agent = dqn.init_agent(jax.random.PRNGKey(0), spec, dqn.CONFIG.from_preset("tiny", hidden=8))
+    length, end = 12, 6  # episode 0 terminates at row 6; episode 1 runs to the time limit
+    keys = jax.random.split(jax.random.PRNGKey(1), 3)
+    rows = {"obs": jax.random.normal(keys[0], (2, length, 4)),
+            "action": jax.nn.one_hot(jax.random.randint(keys[1], (2, length), 0, 3), 3),
+            "reward": jax.random.normal(keys[2], (2, length)),
+            "is_first": np.zeros((2, length), bool), "is_terminal": np.zeros((2, length), bool)}
+    rows["is_first"][:, 0] = True
+    rows["is_terminal"][0, end] = True
+    valid = np.ones((2, length), bool)
+    valid[0, end + 1:] = False
+    garbage = {**rows, "obs": rows["obs"].at[0, end + 1:].set(1e3), "reward": rows["reward"].at[0, end + 1:].set(1e3)}
+    clean, dirty = (evaluate.episode_metrics(agent, r, valid, jax.random.PRNGKey(2)) for r in (rows, garbage))
+    assert float(clean["eval_td_loss"]) == float(dirty["eval_td_loss"]) and float(clean["eval_td_loss"]) > 0
+    assert float(clean["score"]) == float(dirty["score"])
