@@ -29,6 +29,7 @@ from envs.spec import EnvSpec
 from offon_jit.agents import nstep
 from offon_jit.agents.dqn_config import PRESETS, DQNConfig
 from offon_jit.agents.networks import MLP, Torso
+from offon_jit.agents.weight_mix import mixed_groups
 
 CONFIG = DQNConfig
 POLICY_MODES = ("explore", "eval")
@@ -260,18 +261,6 @@ def value_estimate(state: AgentState, batch: dict) -> jax.Array:
 def mix_agents(active: AgentState, tandem: AgentState, alpha) -> AgentState:
     """Eq. S3: online = (1 - alpha) * Active + alpha * Tandem (exact at alpha 0 and 1), target = a copy
     of it, fresh Adam state; the step (hence epsilon) and everything else are the Tandem's."""
-    if active.config != tandem.config:
-        raise ValueError("mix_agents needs two agents with the same DQNConfig")
-    if active.spec != tandem.spec:
-        raise ValueError(f"mix_agents needs two agents of one env spec, got {active.spec.name} and {tandem.spec.name}")
-    if jnp.ndim(alpha) != 0:
-        raise ValueError(f"alpha must be a scalar (vmap for several alphas), got shape {jnp.shape(alpha)}")
-    alpha = jnp.asarray(alpha, jnp.float32)
-
-    def mix(a, b):
-        # Not a + alpha * (b - a): that is not exactly b at alpha = 1.
-        return ((1.0 - alpha) * a + alpha * b).astype(a.dtype)
-
-    online = jax.tree_util.tree_map(mix, active.params["online"], tandem.params["online"])
+    online = mixed_groups(active, tandem, alpha, ("online",))["online"]
     params = {"online": online, "target": jax.tree_util.tree_map(jnp.copy, online)}
     return tandem.replace(params=params, opt_state=_optimizer(tandem.config).init(online))

@@ -36,6 +36,7 @@ from envs.spec import EnvSpec
 from offon_jit.agents import nstep
 from offon_jit.agents.networks import MLP
 from offon_jit.agents.sac_config import PRESETS, SACConfig
+from offon_jit.agents.weight_mix import mixed_groups
 
 CONFIG = SACConfig
 __all__ = [
@@ -361,20 +362,7 @@ def mix_agents(active: AgentState, tandem: AgentState, alpha) -> AgentState:
     mixed critics and every optimiser state is fresh; the step count is the Tandem's. alpha may be
     traced (vmap); alpha = 0 and 1 give the Active's and the Tandem's parameters exactly.
     """
-    if active.config != tandem.config:
-        raise ValueError("mix_agents needs two agents with the same SACConfig")
-    if active.spec != tandem.spec:
-        raise ValueError(f"mix_agents needs two agents of one env spec, got {active.spec.name} and {tandem.spec.name}")
-    if jnp.ndim(alpha) != 0:
-        raise ValueError(f"alpha must be a scalar (vmap for several alphas), got shape {jnp.shape(alpha)}")
-    alpha = jnp.asarray(alpha, jnp.float32)
-
-    def mix(a, b):
-        if a.shape != b.shape:
-            raise ValueError(f"cannot mix parameters of shapes {a.shape} and {b.shape}")
-        return ((1.0 - alpha) * a + alpha * b).astype(a.dtype)  # not a + alpha (b - a): inexact at alpha = 1
-
-    mixed = {name: jax.tree_util.tree_map(mix, active.params[name], tandem.params[name]) for name in MIXED_GROUPS}
+    mixed = mixed_groups(active, tandem, alpha, MIXED_GROUPS)
     mixed["target_critic"] = jax.tree_util.tree_map(jnp.copy, mixed["critic"])
     optimizers = _optimizers(tandem.config)
     return tandem.replace(params=mixed, opt_state={name: optimizers[name].init(mixed[name]) for name in GROUPS})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from offon_jit.agents.weight_mix import mixed_groups
 from offon_jit.dreamer.optim import make_optimizers
 
 MIXED_GROUPS = ("wm", "actor", "critic")
@@ -25,21 +26,7 @@ def mix_agents(active, tandem, alpha):
     scalar, possibly traced (vmap over alphas); alpha = 0 gives the Active's weights and
     alpha = 1 the Tandem's, both exactly.
     """
-    if active.config != tandem.config:
-        raise ValueError("mix_agents needs two agents with the same DreamerConfig")
-    if active.spec != tandem.spec:
-        raise ValueError(f"mix_agents needs two agents of one env spec, got {active.spec.name} and {tandem.spec.name}")
-    if jnp.ndim(alpha) != 0:
-        raise ValueError(f"alpha must be a scalar (vmap for several alphas), got shape {jnp.shape(alpha)}")
-    alpha = jnp.asarray(alpha, jnp.float32)
-
-    def mix(a, b):
-        if a.shape != b.shape:
-            raise ValueError(f"cannot mix parameters of shapes {a.shape} and {b.shape}")
-        # Not a + alpha * (b - a): that is not exactly b at alpha = 1.
-        return ((1.0 - alpha) * a + alpha * b).astype(a.dtype)
-
-    mixed = {name: jax.tree_util.tree_map(mix, active.params[name], tandem.params[name]) for name in MIXED_GROUPS}
+    mixed = mixed_groups(active, tandem, alpha, MIXED_GROUPS)
     mixed["slow_critic"] = jax.tree_util.tree_map(jnp.copy, mixed["critic"])
     optimizers = make_optimizers(tandem.config)
     fresh_opt = {name: optimizers[name].init(mixed[name]) for name in MIXED_GROUPS}
