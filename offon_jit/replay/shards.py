@@ -41,7 +41,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
 import zlib
 from pathlib import Path
