@@ -77,6 +77,8 @@ def main(argv=None) -> None:
     parser.add_argument("--only", default="", help="comma-separated algos to run (default: all)")
     args = parser.parse_args(argv)
     only = set(filter(None, args.only.split(",")))
+    if only - {case[0] for case in CASES}:
+        parser.error(f"--only: unknown algos {sorted(only - {case[0] for case in CASES})}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (algo, task, steps, interval, extra) in enumerate(CASES):
@@ -90,9 +92,10 @@ def main(argv=None) -> None:
             print(f"{algo:10s} {task:26s} {result['env_steps_per_s_all_agents']:9.0f} env steps/s (3 agents x "
                   f"{args.seeds} seeds; compile {result['compile_s']:.0f} s) -> 1M steps in "
                   f"{result['projected_minutes_1M_steps_3_agents']:.0f} min", flush=True)
-    name = "agent_families" + (f"-{'-'.join(sorted(only))}" if only else "")
-    path = save_result(name, {"target": "DQN MinAtar, 3 agents x 5 seeds x 1M env steps <= 60 min on a quiet "
-                                        "2-core CPU", "results": results}, quick=args.quick)
+            # saved after every case: a stopped run keeps what it measured
+            name = "agent_families" + (f"-{'-'.join(sorted(only))}" if only else "")
+            path = save_result(name, {"target": "DQN MinAtar, 3 agents x 5 seeds x 1M env steps <= 60 min on a "
+                                                "quiet 2-core CPU", "results": results}, quick=args.quick)
     print(f"saved {path}")
 
 

@@ -116,9 +116,15 @@ MODEL_FREE_TASKS = {"dqn": ("minatar/breakout", "minatar/space_invaders"), "sac"
 MODEL_FREE_EVIDENCE_STEPS = {"dqn": 50_000, "sac": 10_000}  # env steps per agent at the evidence scales (CPU-sized)
 
 
+# DQN's epsilon anneals over 25K updates (100K env steps, Young & Tian's MinAtar schedule); at the evidence
+# scale it anneals over the first 20% of the run instead, so the Active acts as a trained DQN for most of it.
+MODEL_FREE_EVIDENCE_MODEL = {"dqn": (("eps_decay_updates", MODEL_FREE_EVIDENCE_STEPS["dqn"] // 5 // 4),), "sac": ()}
+
+
 def model_free_study(algo: str) -> StudySpec:
     steps = MODEL_FREE_EVIDENCE_STEPS[algo]
-    evidence = (("num_seeds", 5), ("env_steps", steps), ("eval_interval", steps // 10), ("eval_episodes", 8))
+    evidence = (("num_seeds", 5), ("env_steps", steps), ("eval_interval", steps // 10), ("eval_episodes", 8),
+                ("model_overrides", MODEL_FREE_EVIDENCE_MODEL[algo]))
     return StudySpec(f"core_{algo}", ("active", "passive", "tandem", "passive_expert"), (("algo", algo),),
                      scale_settings=tuple((scale, (("algo", algo), *evidence)) for scale in EVIDENCE_SCALES))
 

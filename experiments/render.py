@@ -415,9 +415,12 @@ def _study_facts(run_dir) -> dict:
 
 def render_evidence(experiment: Experiment, studies: dict, out_dir: pathlib.Path, *,
                     cache_file: pathlib.Path) -> dict:
-    """evidence.json/.md (the findings' verdicts), evidence.png (their intervals), and Figs. 3, 4, 6 and 8 as
-    evidence_figN.png/.csv drawn from the evidence studies."""
+    """NAME.json/.md (the findings' verdicts), NAME.png (their intervals), and Figs. 3, 4, 6 and 8 as
+    NAME_figN.png/.csv drawn from the evidence studies (NAME: the experiment's name, so the evidence of several
+    experiments at one scale sits side by side). Model-free studies draw their TD loss where DreamerV3's draw
+    the world-model loss."""
     roles = dict(dict(experiment.options)["roles"])
+    out_dir.mkdir(parents=True, exist_ok=True)
     tasks = list(dict.fromkeys(task for task, _ in studies))
     random_scores = random_policy_scores(studies, cache_file)
     configs = {study: _config(run_dir) for (_, study), run_dir in studies.items()}
@@ -431,9 +434,14 @@ def render_evidence(experiment: Experiment, studies: dict, out_dir: pathlib.Path
     document = analysis.evidence.build_evidence(evidence_finals(studies, roles, tasks), context=context,
                                                 random_scores=random_scores, roles=roles)
     analysis.evidence.validate_evidence(document)
-    (out_dir / "evidence.json").write_text(json.dumps(document, indent=1) + "\n")
-    (out_dir / "evidence.md").write_text(f"# {experiment.title}\n\n{analysis.markdown_summary(document)}")
-    figures = _save(analysis.plot_evidence(document, experiment.title), out_dir / "evidence.png")
+    stem = experiment.name
+    (out_dir / f"{stem}.json").write_text(json.dumps(document, indent=1) + "\n")
+    (out_dir / f"{stem}.md").write_text(f"# {experiment.title}\n\n{analysis.markdown_summary(document)}")
+    figures = _save(analysis.plot_evidence(document, experiment.title), out_dir / f"{stem}.png")
+    step_loss = {config.family.loss_name for config in configs.values()}
+    if len(step_loss) != 1:
+        raise ValueError(f"{experiment.name}: its studies mix agent families ({sorted(step_loss)})")
+    step_loss_metric = f"eval_{step_loss.pop()}_loss"
     for name, shown_roles, variants, metrics in EVIDENCE_FIGURES:
         if not set(shown_roles) <= set(roles):  # an experiment for some findings draws only their figures
             continue
@@ -446,7 +454,8 @@ def render_evidence(experiment: Experiment, studies: dict, out_dir: pathlib.Path
             experiment, name=f"{experiment.name}_{name}",
             title=f"Fig. {name.removeprefix('fig')} from the {experiment.name} studies",
             studies=tuple(spec for spec in experiment.studies if spec.name in {roles[r] for r in shown_roles}),
-            metrics=metrics, labels=tuple(labels), options=(("normalized", False),),
+            metrics=tuple(step_loss_metric if m == "eval_wm_loss" else m for m in metrics), labels=tuple(labels),
+            options=(("normalized", False),),
             baseline="active" if name == "fig6" else None)
         figures.update(render_curves(figure, subset, out_dir, cache_file=cache_file))
     return figures

@@ -72,6 +72,7 @@ def study_rows(config) -> list[dict]:
     from offon_jit.engine.variants import VARIANTS
 
     rows = []
+    step_loss = f"eval_{config.family.loss_name}_loss"  # eval_wm_loss, or a model-free family's eval_td_loss
     for k, agent in enumerate(config.agents):
         variant = VARIANTS[agent]
         for run in phase_runs(config, variant):
@@ -82,7 +83,7 @@ def study_rows(config) -> list[dict]:
                 row = {"agent": agent, "label": run_label(config, variant, run), "seed": run.seed,
                        "expl_weight": run.expl_weight, "env_steps": steps,
                        "score": 5.0 + 25.0 * f ** (1 + 0.2 * k) + run.seed + 0.1 * value % 1 + run.expl_weight,
-                       "eval_wm_loss": 3.0 - 2.0 * f + 0.1 * k + 0.05 * run.seed, "ood_ratio": ood,
+                       step_loss: 3.0 - 2.0 * f + 0.1 * k + 0.05 * run.seed, "ood_ratio": ood,
                        "value_error": 0.5 - 0.3 * f + 0.1 * k, "policy_input_loss": 1.0 - 0.5 * f,
                        "offline_disag_ratio": np.exp(ood), "offline_kl_ratio": 2.0 - ood + 0.02 * k,
                        "offline_value_gap": 0.1 * k + f, "train_expl_weight_eff": run.expl_weight * (1 - f / 2)}
