@@ -208,7 +208,8 @@ class RunConfig:
         family = self.family
         presets = family.preset_names()
         if self.preset not in presets:
-            raise ConfigError(f"unknown {self.algo} preset {self.preset!r}; valid presets: {', '.join(presets)}")
+            kind = "size" if family.has_world_model else self.algo
+            raise ConfigError(f"unknown {kind} preset {self.preset!r}; valid presets: {', '.join(presets)}")
         overrides = self.model_overrides
         if not isinstance(overrides, tuple) or not all(
                 isinstance(kv, tuple) and len(kv) == 2 and isinstance(kv[0], str) for kv in overrides):
