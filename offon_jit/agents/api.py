@@ -7,16 +7,8 @@ straight to `offon_jit.dreamer.agent` with the same arguments: its programs are 
 
 from __future__ import annotations
 
-from offon_jit.agents.family import family_named, family_of
+from offon_jit.agents.family import family_of, family_of_config
 from offon_jit.dreamer import agent as dreamer
-
-
-def family_of_config(model_config):
-    for algo in ("dreamerv3", "dqn", "sac"):
-        family = family_named(algo)
-        if isinstance(model_config, family.config_type):
-            return family
-    raise TypeError(f"{type(model_config).__name__} is not the config of any agent family")
 
 
 def init_agent(key, spec, model_config, expl_weight=0.0, expl_decay=0.0):

@@ -86,3 +86,12 @@ def family_of(agent_state) -> AgentFamily:
         if isinstance(agent_state, state_type):
             return family_named(algo)
     raise TypeError(f"{type(agent_state).__name__} is not the state of any agent family ({', '.join(ALGOS)})")
+
+
+def family_of_config(model_config) -> AgentFamily:
+    """The family whose config class `model_config` is."""
+    for algo in ALGOS:
+        family = family_named(algo)
+        if isinstance(model_config, family.config_type):
+            return family
+    raise TypeError(f"{type(model_config).__name__} is not the config of any agent family ({', '.join(ALGOS)})")
