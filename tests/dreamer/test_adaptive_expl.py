@@ -164,11 +164,11 @@ def test_train_step_vmaps_over_weights_and_decays(decay_runs):
         metrics = jax.device_get(metrics)
         for r, (states, alone) in enumerate(decay_runs):
             row, single = _row(state, r), states[i + 1]
-            # The rule's state and outputs agree bitwise; the rest up to the rounding of batched matmuls.
+            # The rule's state agrees up to the rounding of batched matmuls: its input, the ensemble's
+            # disagreement, comes from them (bitwise on some CPUs, 1 ulp apart on others).
             rule_leaves = lambda s: (s.disag_level, s.expl_weight, s.expl_decay)
-            _assert_trees_equal(rule_leaves(row), rule_leaves(single), "rule")
-            for name in ("expl_weight_eff", "disag_level"):
-                assert metrics[name][r] == alone[i][name], name
+            for x, y in zip(_numpy_leaves(rule_leaves(row)), _numpy_leaves(rule_leaves(single))):
+                np.testing.assert_allclose(x, y, rtol=1e-6, atol=0, err_msg="rule")
             for name in alone[i]:
                 np.testing.assert_allclose(metrics[name][r], alone[i][name], rtol=1e-6, atol=1e-6, err_msg=name)
             # atol 1e-5: Adam's first steps are ~lr * g / (|g| + eps), so a gradient element near eps
