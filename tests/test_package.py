@@ -17,7 +17,7 @@ SKIPPED_DIRS = {"runs", "outputs", "build", "dist", "profiles", "device", "__pyc
 SETUP_COMMANDS = (
     "```bash\n"
     "bash scripts/setup.sh && .venv/bin/offon-jit run --out-dir runs/main\n"
-    'bash scripts/setup.sh && .venv/bin/python -m pytest -q -m "not slow"\n'
+    'bash scripts/setup.sh && .venv/bin/python -m pytest -q -m "not slow" -n 2 --dist loadfile\n'
     "```\n"
 )
 

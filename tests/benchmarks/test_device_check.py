@@ -33,6 +33,7 @@ def quick_record(tmp_path_factory):
     return record
 
 
+@pytest.mark.slow  # a benchmark's quick mode, not a correctness check: kept out of CI's 25-minute budget
 def test_quick_run_measures_every_section_consistently(quick_record):
     record, settings = quick_record, quick_record["settings"]
     sections = record["sections"]
