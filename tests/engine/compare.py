@@ -1,9 +1,10 @@
-"""Comparisons of run outputs shared by the engine tests: metric rows and parameter trees."""
+"""Comparisons of run outputs shared by the engine tests: metric rows, parameter trees, replay buffers."""
 
 import jax
 import numpy as np
 
 from offon_jit.metrics_log import TIMING_COLUMNS
+from offon_jit.replay import load_buffer
 
 KEY_COLUMNS = ("agent", "hparam_value", "expl_weight", "seed", "env_steps")
 
@@ -26,6 +27,15 @@ def assert_rows_close(rows_a, rows_b, rtol=1e-4, atol=1e-4, skip=()):
 
 def assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
     jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
+
+
+def assert_passive_buffer_is_the_saved_active_one(run_dir, passive, num_seeds):
+    """A Passive's buffer after training holds every seed's saved Active data bit for bit."""
+    for seed in range(num_seeds):
+        saved = load_buffer(run_dir / "buffers" / f"active_seed{seed}.npz")
+        for name, array in saved.data.items():
+            np.testing.assert_array_equal(np.asarray(passive.buffer.data[name][seed]), np.asarray(array))
+        assert int(passive.buffer.num_added[seed]) == int(saved.num_added)
 
 
 def run_keeping_final_states(config, **study_args):

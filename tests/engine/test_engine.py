@@ -14,7 +14,8 @@ from offon_jit.config import ConfigError, RunConfig
 from offon_jit.engine.study import Study, TrainingDivergedError
 from offon_jit.metrics_log import read_rows
 from offon_jit.replay import load_buffer
-from tests.engine.compare import assert_rows_close, assert_trees_close, run_keeping_final_states
+from tests.engine.compare import (assert_passive_buffer_is_the_saved_active_one, assert_rows_close, assert_trees_close,
+                                  run_keeping_final_states)
 
 SMALL = dict(
     task="minatar/breakout",
@@ -92,11 +93,7 @@ def test_active_buffer_holds_every_step(full_study):
 def test_passive_buffer_unchanged_by_training(full_study):
     study, _, finals = full_study
     passive = finals["passive"]["passive"]
-    for seed in range(SMALL["num_seeds"]):
-        saved = load_buffer(study.run_dir / "buffers" / f"active_seed{seed}.npz")
-        for name, array in saved.data.items():
-            np.testing.assert_array_equal(np.asarray(passive.buffer.data[name][seed]), np.asarray(array))
-        assert int(passive.buffer.num_added[seed]) == int(saved.num_added)
+    assert_passive_buffer_is_the_saved_active_one(study.run_dir, passive, SMALL["num_seeds"])
 
 
 def test_tandem_lock_step_equals_replay_from_log(full_study, tmp_path):
