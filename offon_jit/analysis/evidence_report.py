@@ -61,7 +61,7 @@ def markdown_summary(document: Mapping) -> str:
     """Findings with verdicts, then every claim's means, difference, interval and p-value."""
     lines = ["| finding | statement | verdict |", "|---|---|---|"]
     for key, finding in document["findings"].items():
-        notes = "; ".join(r["note"] for r in finding["per_task"].values() if r.get("note"))
+        notes = "; ".join(dict.fromkeys(r["note"] for r in finding["per_task"].values() if r.get("note")))  # once each
         lines.append(f"| {key} | {finding['statement']} | {finding['verdict']}{f' ({notes})' if notes else ''} |")
     for task, check in document.get("active_above_random", {}).items():
         lines += ["", f"Precondition on {task}: Active final score - random policy's ({_number(check.get('random_policy_score'))})"

@@ -132,6 +132,10 @@ def test_missing_study_or_agent_is_inconclusive_with_a_note():
     assert d["verdict"] == INCONCLUSIVE and "expl_data" in d["per_task"]["task/x"]["note"]
     c = document["findings"]["c"]["per_task"]["task/x"]
     assert c["verdict"] == INCONCLUSIVE and "passive_expert" in c["note"]
+    # The summary names a reason shared by several tasks once.
+    two_tasks = evidence.build_evidence({"task/x": finals, "task/y": finals})
+    [row_d] = [line for line in evidence_report.markdown_summary(two_tasks).splitlines() if line.startswith("| d |")]
+    assert row_d.count("not run: no study expl_data") == 1
 
 
 def test_validate_evidence_rejects_a_broken_document():
