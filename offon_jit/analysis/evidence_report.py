@@ -31,6 +31,11 @@ def relative(claim: Mapping, value: float | None) -> float | None:
     return value / scale if scale > 0 else 0.0
 
 
+def claim_label(row: Mapping, with_task: bool) -> str:
+    """A forest-plot row's label: the finding and claim, and the task when the document has several."""
+    return f"({row['finding']}) {row['task'] + ': ' if with_task else ''}{row['claim']}"
+
+
 def plot_evidence(document: Mapping, title: str = ""):
     """Each claim's difference and 95% interval relative to the larger mean, with 0 and the margin marked."""
     rows = claim_rows(document)
@@ -45,8 +50,8 @@ def plot_evidence(document: Mapping, title: str = ""):
             ax.plot([d], [y], "o", color=color, markersize=4)
         ax.axvline(0.0, color="black", linewidth=0.8)
         ax.axvline(EQUIVALENCE_MARGIN, color="black", linewidth=0.8, linestyle="--")
-        ax.set_yticks(np.arange(len(rows)), [f"({r['finding']}) {r['claim']}" for r in reversed(rows)],
-                      fontsize="x-small")
+        several_tasks = len({r["task"] for r in rows}) > 1
+        ax.set_yticks(np.arange(len(rows)), [claim_label(r, several_tasks) for r in reversed(rows)], fontsize="x-small")
         ax.set_xlabel("difference / larger mean (95% interval); dashed: the margin")
         if title:
             ax.set_title(textwrap.fill(title, 100), fontsize="small", loc="right")

@@ -136,6 +136,10 @@ def test_missing_study_or_agent_is_inconclusive_with_a_note():
     two_tasks = evidence.build_evidence({"task/x": finals, "task/y": finals})
     [row_d] = [line for line in evidence_report.markdown_summary(two_tasks).splitlines() if line.startswith("| d |")]
     assert row_d.count("not run: no study expl_data") == 1
+    # The forest plot tells the tasks' claims apart.
+    rows = evidence_report.claim_rows(two_tasks)
+    labels = {evidence_report.claim_label(row, True) for row in rows}
+    assert len(labels) == len(rows) and any(label.startswith("(a) task/y: ") for label in labels)
 
 
 def test_validate_evidence_rejects_a_broken_document():
