@@ -5,10 +5,6 @@ import pathlib
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# The suite is compile-bound (tiny programs, run for a few steps): LLVM's cheaper optimisation cut a cold
-# module's time by about a fifth here at no cost in run time. Runs compare with runs of the same session.
-FAST_COMPILE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE_XLA_FLAGS}".strip()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -23,7 +23,6 @@ from offon_jit.engine import multihost
 from offon_jit.engine.placement import choose_device_count, make_placement, pick_devices
 from offon_jit.metrics_log import read_rows
 from tests.engine.sharded_study import STUDY
-from tests.conftest import FAST_COMPILE_XLA_FLAGS
 from tests.engine.compare import assert_rows_close
 
 HERE = os.path.dirname(__file__)
@@ -33,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 def subprocess_env(devices: int) -> dict:
     env = dict(os.environ)
     env.update(
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE_XLA_FLAGS}",
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
         JAX_PLATFORMS="cpu",
         PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""),
         # The test session's persistent compile cache: the resumed study reuses the killed one's programs.
