@@ -33,7 +33,7 @@ MILLION = 1_000_000
 # (algo, task, env steps per agent, eval interval, extra RunConfig fields). The slower families run shorter, with
 # one evaluation at the end (plus the one at step 0, as every phase): DreamerV3 tiny is ~100x slower than DQN.
 CASES = (
-    ("dqn", "minatar/breakout", 40_000, 20_000, {}),
+    ("dqn", "minatar/breakout", 40_000, 20_000, {"frame_size": 10}),  # the games' own grid: 1M steps fit in memory
     ("dreamerv3", "minatar/breakout", 256, 256, {"preset": "tiny"}),
     ("sac", "dmc/cheetah_run-proprio", 4_000, 4_000, {}),
     ("dreamerv3", "dmc/cheetah_run-proprio", 256, 256, {"preset": "tiny"}),

@@ -19,7 +19,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 from envs.core import EnvState, JaxEnv
 from envs.gymnasium_host import GymnasiumEnv, from_gymnasium
 from envs.host import BatchedHostEnv, HostStep
-from envs.make import make
+from envs.make import make, task_spec
 from envs.registration import register, unregister
 from envs.registry import TASKS, TaskEntry, get_task, task_names
 from envs.spec import ActionSpec, EnvSpec
@@ -39,5 +39,6 @@ __all__ = [
     "make",
     "register",
     "task_names",
+    "task_spec",
     "unregister",
 ]

@@ -6,6 +6,7 @@ from envs import wrappers
 from envs.core import JaxEnv
 from envs.host import BatchedHostEnv
 from envs.registry import BACKENDS, TASKS, TaskEntry, get_task
+from envs.spec import EnvSpec
 
 
 def resolve_backend(entry: TaskEntry, backend: str) -> str:
@@ -29,6 +30,18 @@ def resolve_backend(entry: TaskEntry, backend: str) -> str:
     return backend
 
 
+def task_spec(name: str, *, frame_size: int | None = None) -> EnvSpec:
+    """The spec `make(name, frame_size=...)` produces (the registry's, with MinAtar frames resized)."""
+    entry = get_task(name)
+    if frame_size is None:
+        return entry.spec
+    if entry.suite != "minatar":
+        raise ValueError(f"frame_size only applies to MinAtar tasks, not {name!r}")
+    if isinstance(frame_size, bool) or not isinstance(frame_size, int) or frame_size < 1:
+        raise ValueError(f"frame_size must be a positive int, got {frame_size!r}")
+    return entry.spec.replace(obs_shape=(frame_size, frame_size) + entry.spec.obs_shape[2:])
+
+
 def make(
     name: str,
     backend: str = "auto",
@@ -36,6 +49,7 @@ def make(
     *,
     sticky_prob: float | None = None,
     episode_length: int | None = None,
+    frame_size: int | None = None,
     auto_reset: bool = True,
     reset_axis_name: str | None = None,
 ):
@@ -46,6 +60,7 @@ def make(
     Host backend: returns a `BatchedHostEnv` with `num_envs` (default 1) copies.
     `sticky_prob` overrides MinAtar's sticky-action probability (0 disables).
     `episode_length` overrides the suite's time limit (agent steps), e.g. for smoke runs.
+    `frame_size` overrides the side of MinAtar's square frames (32; 10 is the games' own grid).
     `reset_axis_name`: the batched env always runs inside a `vmap` with this axis name
     (see `wrappers.batched`), which keeps its auto-reset a branch rather than a select.
     """
@@ -56,8 +71,9 @@ def make(
         raise ValueError(f"sticky_prob only applies to MinAtar tasks, not {name!r}")
     sticky = settings.sticky_prob if sticky_prob is None else sticky_prob
     limit = settings.episode_length if episode_length is None else episode_length
-    expected = entry.spec.replace(episode_length=limit)
-    options = {"sticky_prob": sticky} if entry.suite == "minatar" else {}
+    expected = task_spec(name, frame_size=frame_size).replace(episode_length=limit)
+    frames = {"frame_size": frame_size} if entry.suite == "minatar" else {}
+    options = {"sticky_prob": sticky, **frames} if frames else {}
 
     if backend == "host":
         make_single, raw_spec = entry.factory("host")(entry, **options)
@@ -65,7 +81,7 @@ def make(
         _check_spec(entry.name, expected, env.spec)
         return env
 
-    env: JaxEnv = entry.factory("jax")(entry)
+    env: JaxEnv = entry.factory("jax")(entry, **frames)
     if sticky > 0:
         env = wrappers.sticky_actions(env, sticky)
     env = wrappers.action_repeat(env, settings.action_repeat)

@@ -69,8 +69,8 @@ class MinAtarSingleEnv:
         return host_frame(self._env.state(), self._size)
 
 
-def make_single_factory(entry: TaskEntry, sticky_prob: float):
-    size = entry.settings.image_size
+def make_single_factory(entry: TaskEntry, sticky_prob: float, frame_size: int | None = None):
+    size = frame_size or entry.settings.image_size
     channels = entry.spec.obs_shape[-1]
 
     def make_single(index: int) -> MinAtarSingleEnv:

@@ -10,8 +10,8 @@ exactly like the original, whose own 2500-frame timer fires one frame after ours
 can end an episode early.
 
 Observations: gymnax's 10x10xC float {0,1} frame -> uint8 {0,255} -> nearest
-32x32xC, through the shared `cast_obs`/`resize_image` wrappers (the host backend
-reproduces this bit for bit with `envs.minatar_frames`).
+32x32xC (or `frame_size`; 10 keeps the grid), through the shared `cast_obs`/`resize_image`
+wrappers (the host backend reproduces this bit for bit with `envs.minatar_frames`).
 Actions: int32 index into the game's minimal action set; gymnax and the original
 MinAtar order their minimal sets identically (checked in the tests).
 
@@ -69,7 +69,7 @@ def uint8_frames(env: JaxEnv, size: int) -> JaxEnv:
     return wrappers.resize_image(wrappers.cast_obs(env, np.uint8, 255.0), size)
 
 
-def make_raw(entry: TaskEntry) -> JaxEnv:
+def make_raw(entry: TaskEntry, frame_size: int | None = None) -> JaxEnv:
     game_env, params = gymnax_game(entry.task)
     channels = entry.spec.obs_shape[-1]
     if game_env.obs_shape != (GRID, GRID, channels):
@@ -105,4 +105,4 @@ def make_raw(entry: TaskEntry) -> JaxEnv:
         episode_length=entry.settings.episode_length,
         action_repeat=1,
     )
-    return uint8_frames(JaxEnv(spec=spec, reset=reset, step=step), entry.settings.image_size)
+    return uint8_frames(JaxEnv(spec=spec, reset=reset, step=step), frame_size or entry.settings.image_size)

@@ -68,6 +68,7 @@ class RunConfig:
     dataset: str = ""  # a Minari dataset id or path: the offline agents' data instead of an Active's buffer
     out_dir: str = "runs/default"
     sticky_prob: float = -1.0  # <0: the suite default (MinAtar 0.1)
+    frame_size: int = 0  # MinAtar frames' side; 0: the suite's 32 (10 stores the games' own grid, 1/10 the memory)
     model_overrides: tuple[tuple[str, object], ...] = ()
     # -- remedies and controls (paper Sec. 4 and App. A.6-A.7); tuples are hyperparameter axes --
     expl_weights: tuple[float, ...] = (0.0,)  # the Active's w_expl (Eq. 5); 1.0 = the Active-expl agent
@@ -112,7 +113,7 @@ class RunConfig:
                      "eval_interval", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("prefill", "replay_capacity", "episode_length", "checkpoint_every"):
+        for name in ("prefill", "replay_capacity", "episode_length", "checkpoint_every", "frame_size"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.num_envs % self.train_every and self.train_every % self.num_envs:
@@ -150,6 +151,8 @@ class RunConfig:
         self._validate_data_source()
         if self.sticky_prob >= 0 and entry.suite != "minatar":
             raise ConfigError("sticky_prob only applies to MinAtar tasks")
+        if self.frame_size and entry.suite != "minatar":
+            raise ConfigError("frame_size only applies to MinAtar tasks")
         self._validate_remedies()
         self._validate_algo()
         self._validate_model()
@@ -240,9 +243,7 @@ class RunConfig:
         """The family's own spec check (e.g. DQN needs discrete actions), without building parameters."""
         import jax  # lazy: imports JAX
 
-        import envs
-
-        spec = envs.get_task(self.task).spec
+        spec = self.task_spec()
         try:
             jax.eval_shape(lambda key: family.module.init_agent(key, spec, model_config), jax.random.PRNGKey(0))
         except ValueError as err:
@@ -309,6 +310,12 @@ class RunConfig:
             raise ConfigError(f"{lockstep_only} copy the Active's world model at every step: run them with the active agent")
 
     # -- derived quantities -------------------------------------------------------
+    def task_spec(self):
+        """The task's spec as this run's envs produce it (MinAtar frames at `frame_size`)."""
+        import envs  # lazy: keeps config importable without env backends
+
+        return envs.task_spec(self.task, frame_size=self.frame_size or None)
+
     @property
     def capacity(self) -> int:
         return self.replay_capacity or self.total_steps_stored

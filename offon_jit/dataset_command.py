@@ -79,9 +79,7 @@ def _run_tag(config, seed: int | None, expl_weight: float | None) -> tuple[str, 
 
 
 def _task_spec(config):
-    import envs
-
-    spec = envs.get_task(config.task).spec
+    spec = config.task_spec()
     return spec.replace(episode_length=config.episode_length) if config.episode_length else spec
 
 

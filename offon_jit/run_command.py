@@ -39,6 +39,7 @@ _HELP = {
     "dataset": "a Minari dataset id or directory: the Passive agents' data instead of an Active's buffer",
     "out_dir": "the run directory (must be empty or absent; --resume continues the run in it)",
     "sticky_prob": "MinAtar sticky-action probability; < 0: the suite's (0.1)",
+    "frame_size": "side of MinAtar's square frames; 0: the suite's (32); 10 stores the games' own grid (DQN's input)",
     "model_overrides": "model config field overrides as KEY=VALUE (repeatable; DreamerConfig: model-summary lists "
                        "the fields; dqn and sac: their config classes in offon_jit/agents/)",
     "expl_weights": "the Active's exploration weights w_expl (several: a vmapped hyperparameter axis)",

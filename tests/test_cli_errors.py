@@ -60,6 +60,8 @@ CASES = [
     ("bad --model value", None, ["run", "--model", "units=abc", "--out-dir", "{tmp}/r"], "units must be an integer", ["r"]),
     ("unknown task", None, ["run", "--task", "minatar/pong", "--out-dir", "{tmp}/r"], "minatar/pong", ["r"]),
     ("backend the task lacks", None, ["run", "--backend", "host", "--out-dir", "{tmp}/r"], "no 'host' backend", ["r"]),
+    ("frame size off MinAtar", None, ["run", "--frame-size", "10", "--out-dir", "{tmp}/r"],
+     "frame_size only applies to MinAtar", ["r"]),
     ("seeds not divisible by devices", None, ["run", "--num-seeds", "3", "--devices", "2", "--out-dir", "{tmp}/r"],
      "devices=2", ["r"]),
     ("more devices than visible", None, ["run", "--devices", "5", "--out-dir", "{tmp}/r"], "devices=5", ["r"]),

@@ -51,7 +51,7 @@ class PhaseProgram:
 
 def env_options(config: RunConfig) -> dict:
     return {"sticky_prob": config.sticky_prob if config.sticky_prob >= 0 else None,
-            "episode_length": config.episode_length or None}
+            "episode_length": config.episode_length or None, "frame_size": config.frame_size or None}
 
 
 def uses_host_simulator(config: RunConfig) -> bool:

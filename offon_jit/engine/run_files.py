@@ -15,7 +15,6 @@ import jax
 import numpy as np
 from flax import serialization
 
-import envs
 from offon_jit import datasets, saved_agents
 from offon_jit.atomic import atomic_file
 from offon_jit.config import ConfigError, RunConfig
@@ -49,7 +48,7 @@ class RunFiles:
         """A --dataset must exist, fit the task and the replay capacity, and hold a training window per stream."""
         if self.config.dataset:
             try:
-                datasets.check_dataset(self.config.dataset, envs.get_task(self.config.task).spec, self.schema,
+                datasets.check_dataset(self.config.dataset, self.config.task_spec(), self.schema,
                                        self.config.capacity, self.config.num_envs, self.config.seq_len)
             except datasets.DatasetError as error:
                 raise ConfigError(f"dataset: {error}") from None
@@ -58,7 +57,7 @@ class RunFiles:
     def active_buffer(self, run: RunId):
         if self.config.dataset:  # one dataset feeds every seed: import it once
             if self._dataset_buffer is None:
-                self._dataset_buffer = datasets.import_buffer(self.config.dataset, envs.get_task(self.config.task).spec,
+                self._dataset_buffer = datasets.import_buffer(self.config.dataset, self.config.task_spec(),
                                                               self.schema, self.config.capacity, self.config.num_envs)
             return self._dataset_buffer
         path = self.source.active_buffer(run.tag(self.config))

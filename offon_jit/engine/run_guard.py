@@ -17,7 +17,8 @@ from offon_jit.layout import RunLayout
 
 # The settings an offline agent's data depends on: an earlier Active run must have been run with the same.
 ACTIVE_DATA_FIELDS = ("task", "num_seeds", "seed", "env_steps", "num_envs", "train_every", "batch_size", "seq_len",
-                      "prefill", "replay_capacity", "eval_interval", "episode_length", "sticky_prob", "expl_weights")
+                      "prefill", "replay_capacity", "eval_interval", "episode_length", "sticky_prob", "frame_size",
+                      "expl_weights")
 
 
 def check_out_dir(layout: RunLayout, resume: bool) -> None:

@@ -136,6 +136,22 @@ def test_loss_falls_on_a_fixed_minatar_batch():
     assert end < 0.5 * start, (start, end)
 
 
+def test_native_10x10_frames_give_the_q_values_and_update_of_their_32x32_upscale():
+    """RunConfig.frame_size 10 stores MinAtar's own grid: the network (image_size 10) sees the same input,
+    so Q values and one update are bitwise those of the 32 x 32 frames."""
+    from envs.minatar_frames import nearest_indices
+
+    native_spec = dataclasses.replace(IMAGE_SPEC, obs_shape=(10, 10, 4))
+    native = random_batch(jax.random.PRNGKey(1), native_spec, batch=8, length=4)
+    index = nearest_indices(10, 32)
+    upscaled = {**native, "obs": native["obs"][:, :, index[:, None], index[None, :]]}
+    small, big = (dqn.init_agent(jax.random.PRNGKey(0), spec, SMALL) for spec in (native_spec, IMAGE_SPEC))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, small.params, big.params)  # same parameter shapes and init
+    np.testing.assert_array_equal(q_values(small, native["obs"]), q_values(big, upscaled["obs"]))
+    (small, small_metrics), (big, big_metrics) = train_step(small, native, None), train_step(big, upscaled, None)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, (small.params, small_metrics), (big.params, big_metrics))
+
+
 def test_train_loss_is_masked_mean_of_step_losses_and_metrics_are_scalars():
     state = dqn.init_agent(jax.random.PRNGKey(0), IMAGE_SPEC, SMALL)
     batch = random_batch(jax.random.PRNGKey(1), IMAGE_SPEC)

@@ -17,7 +17,7 @@ from tests.engine.compare import (assert_passive_buffer_is_the_saved_active_one,
 from tests.engine.test_run_directories import SimulatedKill, kill_at, sharing_programs
 
 FAMILIES = {
-    "dqn": dict(task="minatar/breakout", episode_length=40,
+    "dqn": dict(task="minatar/breakout", episode_length=40, frame_size=10,  # the games' own grid
                 model_overrides=(("hidden", 32), ("conv_channels", 4))),
     "sac": dict(task="debug/point_reach", episode_length=16, model_overrides=(("hidden", (16, 16)),)),
 }
@@ -50,9 +50,11 @@ def test_study_writes_td_metrics(study):
 
 
 def test_passive_buffer_unchanged_by_training(study):
-    _, _, run, _, finals = study
+    algo, _, run, _, finals = study
     passive = finals["passive"]["passive"]
     assert_passive_buffer_is_the_saved_active_one(run.run_dir, passive, SMALL["num_seeds"])
+    if algo == "dqn":  # frame_size 10: the games' own grid is what is stored
+        assert passive.buffer.data["obs"].shape[-3:] == (10, 10, 4)
 
 
 def test_tandem_lock_step_equals_replay_from_log(study):
@@ -100,7 +102,7 @@ def test_world_model_variants_refuse_model_free_families(tmp_path, agents, probl
 
 def test_family_refuses_a_task_it_cannot_act_in(tmp_path):
     with pytest.raises(ConfigError, match="algo dqn on debug/point_reach"):
-        small_config(tmp_path, "dqn", "continuous", task="debug/point_reach")
+        small_config(tmp_path, "dqn", "continuous", task="debug/point_reach", frame_size=0)
     with pytest.raises(ConfigError, match="Plan2Explore"):
         small_config(tmp_path, "sac", "explore", expl_weights=(0.5,))
 

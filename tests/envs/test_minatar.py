@@ -617,3 +617,32 @@ def test_episode_ends_host():
     ends = [i for i, s in enumerate(steps) if s.terminated[0]]
     assert ends and steps[ends[0] + 1].is_first[0] and steps[ends[0] + 1].reward[0] == 0.0
     env.close()
+
+
+@pytest.mark.parametrize("backend", ["jax", "host"])
+def test_native_frames_are_the_grid_the_32x32_frames_upscale(backend):
+    """frame_size=10 stores the games' own grid: the 32x32 frames are exactly its nearest upscale."""
+    frames = {}
+    for size in (32, 10):
+        env = envs.make("minatar/breakout", backend, 2, sticky_prob=0.0, frame_size=None if size == 32 else size)
+        assert env.spec == envs.task_spec("minatar/breakout", frame_size=None if size == 32 else size)
+        if backend == "jax":
+            state = env.reset(jax.random.PRNGKey(3))
+            obs = [state.obs]
+            for t in range(20):
+                state = env.step(state, jnp.full((2,), t % 3, jnp.int32))
+                obs.append(state.obs)
+        else:
+            obs = [env.reset(3).obs] + [env.step(np.full((2,), t % 3)).obs for t in range(20)]
+            env.close()
+        frames[size] = np.stack([np.asarray(o) for o in obs])
+    assert frames[10].shape == (21, 2, 10, 10, 4) and frames[10].max() == 255
+    index = nearest_indices(10, 32)
+    np.testing.assert_array_equal(frames[10][:, :, index[:, None], index[None, :]], frames[32])
+
+
+def test_frame_size_is_for_minatar_only_and_positive():
+    with pytest.raises(ValueError, match="only applies to MinAtar"):
+        envs.task_spec("dmc/cheetah_run-vision", frame_size=10)
+    with pytest.raises(ValueError, match="positive int"):
+        envs.task_spec("minatar/breakout", frame_size=0)
