@@ -23,8 +23,9 @@ from offon_jit.replay import load_buffer
 from tests.engine.compare import assert_rows_close, assert_trees_close, run_keeping_final_states
 
 HOST = dict(algo="dqn", model_overrides=(("hidden", 32), ("conv_channels", 4)), task="minatar/breakout",
-            backend="host", num_seeds=2, env_steps=64, eval_interval=32, prefill=64, batch_size=4, seq_len=16, eval_episodes=2, episode_length=30, burst_steps=64,
-            ood_thresholds=(1e-6, 1000.0), fixed_intervals=(16, 32))
+            backend="host", num_seeds=2, env_steps=64, eval_interval=32, prefill=64, batch_size=4, seq_len=16,
+            eval_episodes=2, episode_length=30, burst_steps=64, ood_thresholds=(1e-6, 1000.0),
+            fixed_intervals=(16, 32))
 PER_STREAM = 64 // 4  # one burst: 64 steps over 4 envs
 
 
