@@ -62,8 +62,7 @@ def train_step_ms(frame_size: int, repeats: int) -> float:
     import envs
     from offon_jit.agents import dqn
 
-    spec = envs.get_task(TASK).spec
-    spec = spec.replace(obs_shape=(frame_size, frame_size) + spec.obs_shape[2:])
+    spec = envs.task_spec(TASK, frame_size=frame_size)
     config = dqn.CONFIG.from_preset("tiny")
     agents = jax.vmap(lambda k: dqn.init_agent(k, spec, config))(jax.random.split(jax.random.PRNGKey(0), SEEDS))
     rows = config.n_step + 1
