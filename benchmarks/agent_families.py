@@ -51,7 +51,7 @@ def case_config(algo: str, task: str, env_steps: int, eval_interval: int, extra:
 def measure(config: RunConfig) -> dict:
     from offon_jit.engine.study import Study
 
-    study = Study(config, progress=False)
+    study = Study(config)  # its progress bars: the DreamerV3 cases take tens of minutes
     start = time.perf_counter()
     with timing_compilation() as compile_time:
         summary = study.run()
@@ -87,6 +87,7 @@ def main(argv=None) -> None:
             if args.quick:
                 steps, interval = QUICK_STEPS, QUICK_STEPS // 2
             config = case_config(algo, task, steps, interval, extra, args.seeds, pathlib.Path(tmp) / f"case{i}")
+            print(f"{algo} on {task}: {steps} env steps x 3 agents x {args.seeds} seeds", flush=True)
             result = measure(config)
             results.append(result)
             print(f"{algo:10s} {task:26s} {result['env_steps_per_s_all_agents']:9.0f} env steps/s (3 agents x "
