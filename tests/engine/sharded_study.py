@@ -16,12 +16,14 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from flax import serialization
 
 from offon_jit.config import RunConfig
 from offon_jit.layout import RunLayout
 from offon_jit.engine.study import Study
+from tests.engine.kills import SimulatedKill, kill_at
 
 # Shared with test_sharding.py (the two-process run uses the same study).
 STUDY = dict(
@@ -38,27 +40,13 @@ STUDY = dict(
 )
 
 
-class SimulatedKill(Exception):
-    pass
-
-
 def run_killed_then_resumed(config: RunConfig, devices: int, kill_at_chunk_call: int, finals: dict) -> Study:
-    original = Study.run_chunk
-    calls = {"n": 0}
-
-    def run_chunk(self, program, state, chunk):
-        calls["n"] += 1
-        if calls["n"] == kill_at_chunk_call:
-            raise SimulatedKill()
-        return original(self, program, state, chunk)
-
-    Study.run_chunk = run_chunk
-    try:
-        Study(config, progress=False, devices=devices).run()
-    except SimulatedKill:
-        pass
-    finally:
-        Study.run_chunk = original
+    with pytest.MonkeyPatch.context() as patch:
+        kill_at(patch, Study, "run_chunk", kill_at_chunk_call)
+        try:
+            Study(config, progress=False, devices=devices).run()
+        except SimulatedKill:
+            pass
     resumed = Study(config, progress=False, devices=devices, on_phase_end=keep_in(finals))
     resumed.run(resume=True)
     return resumed

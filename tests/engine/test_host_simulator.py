@@ -21,6 +21,7 @@ from offon_jit.layout import RunLayout
 from offon_jit.metrics_log import read_rows
 from offon_jit.replay import load_buffer
 from tests.engine.compare import assert_rows_close, assert_trees_close, run_keeping_final_states
+from tests.engine.kills import SimulatedKill, kill_at
 
 HOST = dict(algo="dqn", model_overrides=(("hidden", 32), ("conv_channels", 4)), task="minatar/breakout",
             backend="host", num_seeds=2, env_steps=64, eval_interval=32, prefill=64, batch_size=4, seq_len=16,
@@ -96,23 +97,6 @@ def test_host_sweep_run_equals_the_same_run_alone(host_study, tmp_path):
             assert_trees_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-class SimulatedKill(Exception):
-    pass
-
-
-def kill_at_chunk_call(monkeypatch, call: int) -> None:
-    """Study.run_chunk raises SimulatedKill on its `call`-th call (1-based), as a kill -9 would stop it."""
-    original, calls = Study.run_chunk, []
-
-    def run_chunk(self, program, state, chunk):
-        calls.append(chunk)
-        if len(calls) == call:
-            raise SimulatedKill()
-        return original(self, program, state, chunk)
-
-    monkeypatch.setattr(Study, "run_chunk", run_chunk)
-
-
 def test_host_offline_phase_killed_and_resumed_equals_uninterrupted(host_study, tmp_path, monkeypatch, capsys):
     """Killed in passive_fixed's first chunk (after its step-0 rows, before any checkpoint): a resume starts
     again and writes the step-0 rows once. Killed then in its second chunk (its buffer already holds a burst),
@@ -122,12 +106,12 @@ def test_host_offline_phase_killed_and_resumed_equals_uninterrupted(host_study, 
     uninterrupted run does."""
     study, _, _ = host_study
     config = host_config(tmp_path, "killed", agents=("passive_fixed",), active_run=str(study.run_dir))
-    kill_at_chunk_call(monkeypatch, 1)
+    kill_at(monkeypatch, Study, "run_chunk", 1)
     with pytest.raises(SimulatedKill):
         Study(config, progress=False).run()
     monkeypatch.undo()
     assert [r["env_steps"] for r in read_rows(config.run_dir)] == [0] * 4
-    kill_at_chunk_call(monkeypatch, 2)
+    kill_at(monkeypatch, Study, "run_chunk", 2)
     with pytest.raises(SimulatedKill):
         Study(config, progress=False).run(resume=True)
     monkeypatch.undo()

@@ -14,7 +14,8 @@ from offon_jit.engine.study import Study
 from offon_jit.metrics_log import read_rows
 from tests.engine.compare import (assert_passive_buffer_is_the_saved_active_one, assert_rows_close, assert_trees_close,
                                   run_keeping_final_states)
-from tests.engine.test_run_directories import SimulatedKill, kill_at, sharing_programs
+from tests.engine.kills import SimulatedKill, kill_at
+from tests.engine.test_run_directories import sharing_programs
 
 FAMILIES = {
     "dqn": dict(task="minatar/breakout", episode_length=40, frame_size=10,  # the games' own grid

@@ -17,13 +17,10 @@ from offon_jit.engine.study import Study
 from offon_jit.layout import RunLayout
 from offon_jit.metrics_log import read_rows
 from tests.engine.compare import assert_rows_close
+from tests.engine.kills import SimulatedKill, kill_at
 
 STUDY = dict(task="debug/point_reach", agents=("active", "tandem", "passive"), num_seeds=2, env_steps=32,
              eval_interval=16, prefill=32, batch_size=2, seq_len=8, eval_episodes=1, episode_length=16)
-
-
-class SimulatedKill(BaseException):
-    """Not an Exception: nothing in the study may catch it, as nothing survives a kill -9."""
 
 
 def config(root, name, **changes) -> RunConfig:
@@ -36,20 +33,6 @@ def baseline(tmp_path_factory):
     study = Study(config(root, "uninterrupted"), progress=False)
     study.run()
     return root, study
-
-
-def kill_at(monkeypatch, owner, name: str, call: int):
-    """Make `owner.name` raise SimulatedKill on its `call`-th call (1-based)."""
-    original = getattr(owner, name)
-    calls = {"n": 0}
-
-    def killing(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == call:
-            raise SimulatedKill(f"{name} call {call}")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, killing)
 
 
 def sharing_programs(run_config: RunConfig, baseline_study: Study) -> Study:
