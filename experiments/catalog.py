@@ -113,7 +113,11 @@ def _entry(name, title, paper_tasks, studies, render, source, stand_in=SMOKE_TAS
 # (no stand-ins: DQN needs discrete actions, SAC continuous ones) with the family's replay defaults
 # (experiments/spec.py), 5 seeds: the families are cheap enough for the power.
 MODEL_FREE_TASKS = {"dqn": ("minatar/breakout", "minatar/space_invaders"), "sac": ("dmc/cheetah_run-proprio",)}
-MODEL_FREE_EVIDENCE_STEPS = {"dqn": 50_000, "sac": 10_000}  # env steps per agent at the evidence scales (CPU-sized)
+# Env steps per agent at the evidence scales, sized for a 2-core CPU (tens of minutes a study) and long enough
+# for the Active to learn: SAC's 10K-step Active had not (experiments/results/model-free-cpu-2cores/README.md).
+MODEL_FREE_EVIDENCE_STEPS = {"dqn": 200_000, "sac": 30_000}
+# DQN stores MinAtar's own 10x10 grid (--frame-size 10: the same Q input, 1/10 of the 32x32 frames' memory).
+MODEL_FREE_EVIDENCE_RUN = {"dqn": (("frame_size", 10),), "sac": ()}
 
 
 # DQN's epsilon anneals over 25K updates (100K env steps, Young & Tian's MinAtar schedule); at the evidence
@@ -124,7 +128,7 @@ MODEL_FREE_EVIDENCE_MODEL = {"dqn": (("eps_decay_updates", MODEL_FREE_EVIDENCE_S
 def model_free_study(algo: str) -> StudySpec:
     steps = MODEL_FREE_EVIDENCE_STEPS[algo]
     evidence = (("num_seeds", 5), ("env_steps", steps), ("eval_interval", steps // 10), ("eval_episodes", 8),
-                ("model_overrides", MODEL_FREE_EVIDENCE_MODEL[algo]))
+                ("model_overrides", MODEL_FREE_EVIDENCE_MODEL[algo]), *MODEL_FREE_EVIDENCE_RUN[algo])
     return StudySpec(f"core_{algo}", ("active", "passive", "tandem", "passive_expert"), (("algo", algo),),
                      scale_settings=tuple((scale, (("algo", algo), *evidence)) for scale in EVIDENCE_SCALES))
 
