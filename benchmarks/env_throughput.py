@@ -22,6 +22,15 @@ per call, never under 3); each row says how many it took. At batch 256 the JAX r
 frames need more memory than a 24 GB CPU machine has (the OOM killer ended a run at 23 GB), so
 vision rows are saved as they come, smaller batches first. The system load average before and
 after the run is saved too: these 2-core machines are shared.
+
+`dmc/quadruped_run-vision` at batch 256 hangs on CPU (jaxlib 0.10.2: every XLA thread waits, no CPU
+used; batch 128 runs, and physics or rendering alone at 256 run) unless XLA's concurrency-optimized
+scheduler is off, so run that row as
+
+    XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false \
+        python -m benchmarks.env_throughput --vision-tasks dmc/quadruped_run-vision --vision-batches 256 ...
+
+The JSON records XLA_FLAGS.
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ import numpy as np  # noqa: E402
 import envs  # noqa: E402
 from benchmarks.common import median, save_result, time_repeats  # noqa: E402
 from envs.random_policy import random_actions, random_actions_np  # noqa: E402
+
+VISION_BACKENDS = ("jax", "host")
 
 FULL = {
     "jax_tasks": ["minatar/breakout", "dmc/cheetah_run-proprio", "dmc/quadruped_run-proprio", "dmc/point_mass_maze-proprio"],
@@ -154,19 +165,20 @@ def host_vision_steps(batch: int, settings: dict) -> int:
     return max(MIN_HOST_VISION_STEPS, min(settings["vision_host_steps"], settings["vision_host_env_steps"] // batch))
 
 
-def bench_vision(task: str, batch: int, settings: dict, gl_renderer: str) -> list[dict]:
-    """The task's jax and host rows at one batch size, each naming its physics and renderer."""
+def bench_vision(task: str, batch: int, backend: str, settings: dict, gl_renderer: str) -> dict:
+    """The task's row on one backend at one batch size, naming its physics and renderer."""
     from envs.pixels.dmc_vision import RENDERER
 
-    jax_row = bench_jax(task, batch, settings["vision_jax_steps"], settings["repeats"])
-    jax_row.update(section="vision", physics="MJX (Playground's port)", renderer=RENDERER)
+    if backend == "jax":
+        row = bench_jax(task, batch, settings["vision_jax_steps"], settings["repeats"])
+        row.update(section="vision", physics="MJX (Playground's port)", renderer=RENDERER)
+        return row
     steps = host_vision_steps(batch, settings)
-    host_row = bench_host(task, batch, steps, settings["repeats"])
-    host_row.update(section="vision", physics="MuJoCo (dm_control)", renderer=gl_renderer)
+    row = bench_host(task, batch, steps, settings["repeats"])
+    row.update(section="vision", physics="MuJoCo (dm_control)", renderer=gl_renderer)
     if steps < settings["vision_host_steps"]:
-        host_row["note"] = (f"only {steps} agent steps per call at batch {batch} "
-                            "(dm_control renders its envs one after another)")
-    return [jax_row, host_row]
+        row["note"] = f"only {steps} agent steps per call at batch {batch} (dm_control renders its envs one after another)"
+    return row
 
 
 def vision_ratios(rows: list[dict], target: dict) -> list[dict]:
@@ -217,6 +229,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--vision-tasks", nargs="*", default=None, help="override the vision section's tasks")
     parser.add_argument("--vision-batches", nargs="*", type=int, default=None,
                         help="override the vision section's batch sizes")
+    parser.add_argument("--vision-backends", nargs="+", choices=VISION_BACKENDS, default=list(VISION_BACKENDS),
+                        help="the vision section's backends (host at batch 256 on quadruped needs more than 24 GB)")
     parser.add_argument("--label", default="", help="suffix for the result file name (e.g. mjx)")
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
@@ -224,6 +238,7 @@ def main(argv=None) -> dict:
                  "vision_batches"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
+    settings["vision_backends"] = args.vision_backends
     load_before = load_average()
     rows = []
     for task in settings["jax_tasks"]:
@@ -241,18 +256,19 @@ def main(argv=None) -> dict:
             rows.append(bench_host(task, batch, settings["host_steps"], settings["repeats"]))
             print(f"  host {task} x{batch}: {rows[-1]['steps_per_s']:,.0f} steps/s", flush=True)
     name = "env_throughput" + (f"-{args.label}" if args.label else "")
-    gl_renderer = host_gl_renderer() if settings["vision_tasks"] else None
-    # Small batches first, saved after each pair: at batch 256 the ray caster needs more memory than a 24 GB
-    # machine has (the OOM killer ends the process), and the smaller batches' rows survive that.
+    gl_renderer = host_gl_renderer() if settings["vision_tasks"] and "host" in args.vision_backends else None
+    # Small batches first, saved after each row: at batch 256 the ray caster (and dm_control's 256 GL contexts
+    # on quadruped) can need more memory than a 24 GB machine has, and the rows before survive the OOM killer.
     for batch in settings["vision_batches"]:
         for task in settings["vision_tasks"]:
-            rows += bench_vision(task, batch, settings, gl_renderer)
-            print(f"  vision {task} x{batch}: jax {rows[-2]['steps_per_s']:,.0f}, host {rows[-1]['steps_per_s']:,.0f} "
-                  f"steps/s", flush=True)
-            partial = {"settings": settings, "results": rows, "load_average": {"before": load_before},
-                       "vision_ratios": vision_ratios(rows, settings["vision_target"]),
-                       "partial": "written after each vision row: the run stopped before it finished"}
-            save_result(name, partial, args.out_dir, quick=args.quick)
+            for backend in args.vision_backends:
+                rows.append(bench_vision(task, batch, backend, settings, gl_renderer))
+                print(f"  vision {task} x{batch} {backend}: {rows[-1]['steps_per_s']:,.0f} steps/s", flush=True)
+                partial = {"settings": settings, "results": rows, "load_average": {"before": load_before},
+                           "vision_ratios": vision_ratios(rows, settings["vision_target"]),
+                           "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                           "partial": "written after each vision row: the run stopped before it finished"}
+                save_result(name, partial, args.out_dir, quick=args.quick)
     ratios = vision_ratios(rows, settings["vision_target"])
     load = {"before": load_before, "after": load_average(), "cpu_count": os.cpu_count(),
             "busy": machine_busy(load_before),
@@ -264,7 +280,8 @@ def main(argv=None) -> dict:
             if "target_met" in r else ""
         print(f"vision {r['task']} x{r['batch']}: jax/host {r['jax_over_host']:.1f}x{target}")
     print(f"load average before {load['before']}, after {load['after']}{' (busy machine)' if load['busy'] else ''}")
-    payload = {"settings": settings, "results": rows, "vision_ratios": ratios, "load_average": load}
+    payload = {"settings": settings, "results": rows, "vision_ratios": ratios, "load_average": load,
+               "xla_flags": os.environ.get("XLA_FLAGS", "")}
     path = save_result(name, payload, args.out_dir, quick=args.quick)
     print(f"saved {path}")
     return {"path": str(path), "results": rows, "vision_ratios": ratios}
