@@ -18,9 +18,10 @@ The vision section times each `dmc/*-vision` task on both backends at the same b
 rendered by MuJoCo's OpenGL renderer under MUJOCO_GL, EGL by default), and saves the ratio
 jax/host per task and batch. dm_control renders its envs one after another, so host calls at
 large batches take few steps (`vision_host_steps`: at most `vision_host_env_steps` agent steps
-per call, never under 3); each row says how many it took. At batch 256 the JAX ray caster's
-frames need more memory than a 24 GB CPU machine has (the OOM killer ended a run at 23 GB), so
-vision rows are saved as they come, smaller batches first. The system load average before and
+per call, never under 3); each row says how many it took. At batch 256 a vision run can outgrow
+a 24 GB CPU machine (the OOM killer once ended a JAX ray-caster run at 23 GB; dm_control's 256
+quadruped envs swap), so vision rows are saved one at a time, smaller batches first, and
+`--vision-backends jax` leaves the host rows out. The system load average before and
 after the run is saved too: these 2-core machines are shared.
 
 `dmc/quadruped_run-vision` at batch 256 hangs on CPU (jaxlib 0.10.2: every XLA thread waits, no CPU
@@ -257,8 +258,7 @@ def main(argv=None) -> dict:
             print(f"  host {task} x{batch}: {rows[-1]['steps_per_s']:,.0f} steps/s", flush=True)
     name = "env_throughput" + (f"-{args.label}" if args.label else "")
     gl_renderer = host_gl_renderer() if settings["vision_tasks"] and "host" in args.vision_backends else None
-    # Small batches first, saved after each row: at batch 256 the ray caster (and dm_control's 256 GL contexts
-    # on quadruped) can need more memory than a 24 GB machine has, and the rows before survive the OOM killer.
+    # Small batches first, saved after each row: the rows before survive a batch-256 run that the OOM killer ends.
     for batch in settings["vision_batches"]:
         for task in settings["vision_tasks"]:
             for backend in args.vision_backends:
