@@ -257,6 +257,7 @@ def main(argv=None) -> dict:
             rows.append(bench_host(task, batch, settings["host_steps"], settings["repeats"]))
             print(f"  host {task} x{batch}: {rows[-1]['steps_per_s']:,.0f} steps/s", flush=True)
     name = "env_throughput" + (f"-{args.label}" if args.label else "")
+    xla_flags = os.environ.get("XLA_FLAGS", "")  # recorded: a flag avoids the quadruped batch-256 hang (docstring)
     gl_renderer = host_gl_renderer() if settings["vision_tasks"] and "host" in args.vision_backends else None
     # Small batches first, saved after each row: the rows before survive a batch-256 run that the OOM killer ends.
     for batch in settings["vision_batches"]:
@@ -266,7 +267,7 @@ def main(argv=None) -> dict:
                 print(f"  vision {task} x{batch} {backend}: {rows[-1]['steps_per_s']:,.0f} steps/s", flush=True)
                 partial = {"settings": settings, "results": rows, "load_average": {"before": load_before},
                            "vision_ratios": vision_ratios(rows, settings["vision_target"]),
-                           "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                           "xla_flags": xla_flags,
                            "partial": "written after each vision row: the run stopped before it finished"}
                 save_result(name, partial, args.out_dir, quick=args.quick)
     ratios = vision_ratios(rows, settings["vision_target"])
@@ -281,7 +282,7 @@ def main(argv=None) -> dict:
         print(f"vision {r['task']} x{r['batch']}: jax/host {r['jax_over_host']:.1f}x{target}")
     print(f"load average before {load['before']}, after {load['after']}{' (busy machine)' if load['busy'] else ''}")
     payload = {"settings": settings, "results": rows, "vision_ratios": ratios, "load_average": load,
-               "xla_flags": os.environ.get("XLA_FLAGS", "")}
+               "xla_flags": xla_flags}
     path = save_result(name, payload, args.out_dir, quick=args.quick)
     print(f"saved {path}")
     return {"path": str(path), "results": rows, "vision_ratios": ratios}

@@ -20,6 +20,7 @@ from offon_jit.engine.study import Study
 from offon_jit.layout import RunLayout
 from offon_jit.metrics_log import read_rows
 from offon_jit.replay import load_buffer
+from tests.engine.bursts import assert_bursts_follow_active_data
 from tests.engine.compare import assert_rows_close, assert_trees_close, run_keeping_final_states
 from tests.engine.kills import SimulatedKill, kill_at
 
@@ -62,20 +63,10 @@ def test_host_active_collects_real_frames_per_seed(host_study):
 def test_host_bursts_have_exact_sizes_and_leave_stored_data_alone(host_study, agent, runs, bursts):
     study, _, finals = host_study
     run = finals[agent][agent]
-    buffer = run.buffer
     for index, expected in enumerate(np.repeat(bursts, 2)):  # value-major: 2 seeds per value
-        seed = index % 2
-        active = load_buffer(study.layout.active_buffer(f"seed{seed}"))
-        base = int(active.num_added)
-        assert int(run.schedule.added[index]) == expected * 64
-        assert int(buffer.num_added[index]) == base + expected * PER_STREAM
-        for name, values in active.data.items():  # the Active's data is bitwise unchanged
-            np.testing.assert_array_equal(np.asarray(buffer.data[name][index][:, :base]), np.asarray(values)[:, :base])
-        first = np.asarray(buffer.data["is_first"][index])
-        for burst in range(expected):  # each burst starts fresh episodes in every stream
-            assert first[:, base + burst * PER_STREAM].all()
+        active = load_buffer(study.layout.active_buffer(f"seed{index % 2}"))
+        obs = assert_bursts_follow_active_data(run, index, active, expected, 64, PER_STREAM)
         if expected:
-            obs = np.asarray(buffer.data["obs"][index][:, base:base + expected * PER_STREAM])
             assert obs.max() == 255  # host frames, not zeros
     rows = [r for r in read_rows(study.run_dir) if r["agent"] == agent and r["env_steps"] == 64]
     assert sorted(r["self_generated_steps"] for r in rows) == sorted(np.repeat(bursts, 2) * 64)

@@ -15,6 +15,7 @@ from offon_jit.config import RunConfig
 from offon_jit.engine.programs import JaxSimulator
 from offon_jit.metrics_log import read_rows
 from offon_jit.replay import load_buffer
+from tests.engine.bursts import assert_bursts_follow_active_data
 from tests.engine.compare import run_keeping_final_states
 
 BURST = 20
@@ -33,18 +34,11 @@ def test_vision_study_runs_bursts_and_swept_axes_in_jit(tmp_path):
     assert isinstance(study.simulator, JaxSimulator)
 
     active = load_buffer(study.layout.active_buffer("seed0"))
-    base = int(active.num_added)
     run = finals["passive_fixed"]["passive_fixed"]
     for index, bursts in enumerate([3, 1]):  # N = 24: due at env steps 24, 48 and 72; N = 48: at 48
-        assert int(run.schedule.added[index]) == bursts * BURST
-        assert int(run.buffer.num_added[index]) == base + bursts * PER_STREAM
-        for name, values in active.data.items():
-            np.testing.assert_array_equal(np.asarray(run.buffer.data[name][index][:, :base]), np.asarray(values)[:, :base])
-        first = np.asarray(run.buffer.data["is_first"][index])
-        frames = np.asarray(run.buffer.data["obs"][index][:, base:base + bursts * PER_STREAM])
+        frames = assert_bursts_follow_active_data(run, index, active, bursts, BURST, PER_STREAM)
         assert frames.shape[-3:] == (64, 64, 3) and frames.dtype == np.uint8
         for burst in range(bursts):
-            assert first[:, base + burst * PER_STREAM].all()
             assert frames[:, burst * PER_STREAM].std() > 10  # a drawn scene, not an empty frame
 
     rows = [r for r in read_rows(study.run_dir) if r["env_steps"] == VISION["env_steps"]]
